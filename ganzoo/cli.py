@@ -1,0 +1,137 @@
+"""The ``ganzoo`` command line.
+
+Only click and small ganzoo modules are imported at start-up; each command imports torch and
+the engine when it runs, so ``ganzoo --help`` and ``ganzoo plugins`` stay fast.
+Errors a user can cause print one line and exit 2 (usage) or 1 (runtime); ``--verbose`` shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+
+import click
+
+from ganzoo import __version__
+from ganzoo.errors import GanzooError
+
+log = logging.getLogger("ganzoo")
+
+
+class GanzooGroup(click.Group):
+    """Turns GanzooError (and Ctrl-C) into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GanzooError as exc:
+            if ctx.meta.get("ganzoo.verbose"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:
+    if value:
+        ctx.meta["ganzoo.verbose"] = True
+    level = logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    return value
+
+
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
+    help="Show debug logs and full tracebacks.",
+)
+
+
+@click.group(cls=GanzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ganzoo")
+@verbose_option
+def main() -> None:
+    """ganzoo: train GANs from plugins, export generators to ONNX, mass-produce images."""
+
+
+# ------------------------------------------------------------------------------------ plugins
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@verbose_option
+def plugins(as_json: bool) -> None:
+    """List the architectures, datasets, losses and presets, and the plugin each came from."""
+    from ganzoo.plugins import load_registry
+
+    entries = load_registry().all()
+    if as_json:
+        click.echo(json.dumps([e.as_json() for e in entries], indent=2))
+        return
+    for kind in ("architecture", "dataset", "loss", "preset"):
+        rows = [e for e in entries if e.kind == kind]
+        if not rows:
+            continue
+        click.secho({"loss": "losses"}.get(kind, kind + "s") + ":", bold=True)
+        width = max(len(e.name) for e in rows)
+        for e in rows:
+            origin = e.plugin + (f" ({e.distribution} {e.version})" if e.distribution else "")
+            click.echo(f"  {e.name:<{width}}  {e.spec.description}  [{origin}]")
+
+
+# ------------------------------------------------------------------------------------ train
+@main.command(context_settings={"show_default": True})
+@click.option("--arch", help="Architecture name (see `ganzoo plugins`).")
+@click.option("--data", help="Dataset name [default: shapes, or the preset's].")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset lives (or goes, with --download).")
+@click.option("--download", is_flag=True, default=None, help="Download the dataset into --data-dir first.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Where preprocessed image caches go.")
+@click.option("--epochs", type=int, help="Passes over the data [default: the architecture's or 5].")
+@click.option("--steps", type=int, help="Generator updates (instead of --epochs).")
+@click.option("--batch-size", type=int)
+@click.option("--image-size", type=int)
+@click.option("--nz", type=int, help="Latent size [default: the architecture's].")
+@click.option("--lr-g", type=float, help="Generator learning rate.")
+@click.option("--lr-d", type=float, help="Discriminator learning rate.")
+@click.option("--beta1", type=float, help="Adam beta1 for both networks.")
+@click.option("--beta2", type=float, help="Adam beta2 for both networks.")
+@click.option("--loss", help="Loss name (see `ganzoo plugins`).")
+@click.option("--preset", help="Named hyperparameters (see `ganzoo plugins`); flags override it.")
+@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+              help="Architecture, dataset or training parameter (repeatable), e.g. --set ngf=32.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: auto]")
+@click.option("--seed", type=int, help="Seed for weights, latents and data order [default: 0].")
+@click.option("--out", type=click.Path(), help="New run directory [default: runs/ARCH-DATA-TIME].")
+@click.option("--resume", type=click.Path(), help="Continue this run directory; --steps/--epochs set the new total.")
+@click.option("--sample-every", type=int, help="Sample grid every N epochs (or steps with --steps).")
+@click.option("--checkpoint-every", type=int, help="Checkpoint every N epochs (or steps with --steps).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@verbose_option
+def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> None:
+    """Train a GAN and write a run directory (config, checkpoints, samples, metrics)."""
+    from ganzoo.config import resolve_config
+    from ganzoo.train import resume_run, start_run
+
+    if resume:
+        given = {k: v for k, v in flags.items() if v is not None}
+        if arch or data or preset or set_items or out:
+            raise _usage("--resume continues a run as configured: drop --arch/--data/--preset/--set/--out")
+        trainer = resume_run(resume, given, progress=not no_progress)
+        click.echo(f"Run {trainer.run.path}: step {trainer.step}/{trainer.total_steps}.")
+        return
+    from ganzoo.plugins import load_registry
+
+    registry = load_registry()
+    config = resolve_config(registry, arch=arch, data=data, preset=preset, flags=flags, set_items=set_items)
+    out = out or f"runs/{config.arch}-{config.data}-{datetime.now():%Y%m%d-%H%M%S}"
+    log.info("training %s on %s -> %s", config.arch, config.data, out)
+    trainer = start_run(config, out, progress=not no_progress, registry=registry)
+    click.echo(f"Done: {trainer.step} steps. Run directory: {trainer.run.path}")
+
+
+def _usage(message: str) -> GanzooError:
+    from ganzoo.errors import UsageError
+
+    return UsageError(message)

@@ -1,0 +1,222 @@
+"""The training configuration and how it is resolved from defaults, presets and flags.
+
+Precedence, lowest first: ganzoo's defaults, the architecture's ``defaults``, the preset,
+explicit command-line flags (``--lr-g``...), then ``--set`` values. ``config.json`` in a run
+directory holds the resolved result, enough to rebuild the run without the command line.
+
+Units: with ``epochs`` the run counts epochs and ``sample_every``/``checkpoint_every`` count
+epochs too; with ``steps`` (generator updates) they count steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import ganzoo
+from ganzoo.errors import UsageError, closest
+from ganzoo.specs import HYPERPARAMETERS, Param
+
+#: Training defaults of the engine itself; architectures and presets override them.
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "batch_size": 64,
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,
+    "beta1": 0.5,
+    "beta2": 0.999,
+    "loss": "bce",
+    "n_critic": 1,
+    "label_smoothing": 0.0,
+    "ema": False,
+    "ema_decay": 0.999,
+    "amp": "auto",
+    "channels_last": False,
+    "epochs": 5,
+}
+
+# Hyperparameters that --set may change, with their types (the rest have dedicated flags too).
+SETTABLE = {
+    "batch_size": Param(64), "image_size": Param(64), "nz": Param(100),
+    "lr_g": Param(2e-4), "lr_d": Param(2e-4), "beta1": Param(0.5), "beta2": Param(0.999),
+    "loss": Param("bce"), "epochs": Param(None, type=int), "steps": Param(None, type=int),
+    "sample_every": Param(None, type=int), "checkpoint_every": Param(None, type=int),
+    "n_critic": Param(1), "label_smoothing": Param(0.0), "ema": Param(False),
+    "ema_decay": Param(0.999), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
+    "channels_last": Param(False), "log_every": Param(10),
+}
+assert set(SETTABLE) - {"log_every"} == HYPERPARAMETERS
+
+
+@dataclass
+class TrainConfig:
+    arch: str
+    data: str
+    image_size: int
+    nz: int
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    beta1: float
+    beta2: float
+    loss: str
+    epochs: int | None = None
+    steps: int | None = None
+    arch_params: dict = field(default_factory=dict)
+    data_params: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    download: bool = False
+    cache_dir: str | None = None
+    n_critic: int = 1
+    label_smoothing: float = 0.0
+    ema: bool = False
+    ema_decay: float = 0.999
+    amp: str = "auto"
+    channels_last: bool = False
+    device: str = "auto"
+    seed: int = 0
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
+    log_every: int = 10
+    preset: str | None = None
+    ganzoo_version: str = ganzoo.__version__
+
+    @property
+    def unit(self) -> str:
+        return "epoch" if self.steps is None else "step"
+
+    @property
+    def total(self) -> int:
+        return self.epochs if self.steps is None else self.steps
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def model_params(self) -> dict:
+        """What the architecture's builders receive."""
+        return {"nz": self.nz, "image_size": self.image_size, **self.arch_params}
+
+
+def parse_set(items: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """``["ngf=32", "data.classes=dog,cat"]`` -> [("ngf", "32"), ("data.classes", "dog,cat")]."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set takes KEY=VALUE, got {item!r}")
+        pairs.append((key.strip().replace("-", "_"), value))
+    return pairs
+
+
+def _apply_set(pairs, arch_spec, data_spec, hyper: dict, arch_params: dict, data_params: dict) -> None:
+    scopes = {"arch": (arch_spec.params, arch_params), "data": (data_spec.params, data_params)}
+    for key, value in pairs:
+        scope, _, name = key.rpartition(".")
+        if scope and scope not in scopes:
+            raise UsageError(f"--set {key}: the prefix must be 'arch.' or 'data.'")
+        targets = [s for s in (scopes if not scope else [scope]) if name in scopes[s][0]]
+        try:
+            if len(targets) > 1:
+                raise UsageError(f"--set {name} is ambiguous: write arch.{name} or data.{name}")
+            if targets:
+                declared, values = scopes[targets[0]]
+                values[name] = declared[name].parse(name, value)
+            elif not scope and name in SETTABLE:
+                hyper[name] = SETTABLE[name].parse(name, value)
+            else:
+                known = set(arch_spec.params) | set(data_spec.params) | set(SETTABLE)
+                hint = closest(name, known)
+                raise UsageError(
+                    f"--set {name}: not a parameter of architecture {arch_spec.name!r}, dataset "
+                    f"{data_spec.name!r} or training" + (f"; did you mean {hint!r}?" if hint else "")
+                    + f" (architecture: {', '.join(sorted(arch_spec.params)) or 'none'}; "
+                    f"dataset: {', '.join(sorted(data_spec.params)) or 'none'})"
+                )
+        except ValueError as exc:
+            raise UsageError(f"--set {exc}") from None
+
+
+def resolve_config(registry, *, arch: str | None, data: str | None, preset: str | None = None,
+                   flags: Mapping[str, Any] | None = None, set_items=()) -> TrainConfig:
+    """Build the TrainConfig for a new run. ``flags`` holds explicit command-line values (None =
+    not given); unknown names raise UsageError with the closest match."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    preset_spec = registry.preset(preset) if preset else None
+    if preset_spec is not None:
+        arch = arch or preset_spec.arch
+        data = data or preset_spec.data
+    if not arch:
+        raise UsageError("--arch is required (see `ganzoo plugins` for the architectures)")
+    arch_spec = registry.architecture(arch)
+    data_spec = registry.dataset(data or "shapes")
+
+    hyper: dict[str, Any] = dict(ENGINE_DEFAULTS)
+    hyper["nz"] = arch_spec.latent_size
+    hyper["image_size"] = arch_spec.image_sizes[0]
+    hyper.update(arch_spec.defaults)
+    arch_params = {k: p.default for k, p in arch_spec.params.items()}
+    data_params = {k: p.default for k, p in data_spec.params.items()}
+    if preset_spec is not None:
+        values = dict(preset_spec.values)
+        preset_set = values.pop("set", {})
+        hyper.update(values)
+        _apply_set(list(preset_set.items()), arch_spec, data_spec, hyper, arch_params, data_params)
+    # An explicit --steps replaces a default or preset epoch count (and vice versa).
+    if "steps" in flags:
+        hyper["epochs"] = None
+    if "epochs" in flags:
+        hyper["steps"] = None
+    hyper.update({k: v for k, v in flags.items() if k in SETTABLE})
+    _apply_set(parse_set(set_items), arch_spec, data_spec, hyper, arch_params, data_params)
+
+    if hyper.get("steps") is not None:
+        hyper["epochs"] = None
+    total = hyper["steps"] if hyper.get("steps") is not None else hyper["epochs"]
+    for key in ("sample_every", "checkpoint_every"):
+        if hyper.get(key) is None and isinstance(total, int):
+            hyper[key] = max(1, total // 10)  # ten grids / checkpoints per run by default
+    config = TrainConfig(
+        arch=arch_spec.name,
+        data=data_spec.name,
+        arch_params=arch_params,
+        data_params=data_params,
+        data_dir=flags.get("data_dir"),
+        download=bool(flags.get("download", False)),
+        cache_dir=flags.get("cache_dir"),
+        device=flags.get("device", "auto"),
+        seed=flags.get("seed", 0),
+        preset=preset,
+        **{k: v for k, v in hyper.items() if k in SETTABLE},
+    )
+    validate(config, arch_spec)
+    registry.loss(config.loss)  # an unknown loss fails now, before any work
+    return config
+
+
+def validate(config: TrainConfig, arch_spec) -> None:
+    if config.image_size not in arch_spec.image_sizes:
+        raise UsageError(
+            f"architecture {arch_spec.name!r} supports image sizes "
+            f"{', '.join(map(str, arch_spec.image_sizes))}, not {config.image_size}"
+        )
+    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every}
+    positive["epochs" if config.steps is None else "steps"] = config.total
+    for key in ("sample_every", "checkpoint_every"):
+        if getattr(config, key) is not None:
+            positive[key] = getattr(config, key)
+    for key, value in positive.items():
+        if value is None or value <= 0:
+            raise UsageError(f"{key.replace('_', '-')} must be a positive integer, got {value}")
+    for key in ("lr_g", "lr_d"):
+        if getattr(config, key) <= 0:
+            raise UsageError(f"{key.replace('_', '-')} must be positive")
+    for key in ("beta1", "beta2"):
+        if not 0 <= getattr(config, key) < 1:
+            raise UsageError(f"{key} must be in [0, 1)")
+    if not 0 <= config.label_smoothing < 1:
+        raise UsageError("label_smoothing must be in [0, 1)")

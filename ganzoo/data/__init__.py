@@ -1,0 +1,10 @@
+"""The data path: from a dataset plugin's ImageSet to uint8 pixels to training batches.
+
+``load_images`` turns whatever a dataset returns into one uint8 array (N, S, S, 3) at the
+training resolution; ``BatchFeed`` keeps that array on the training device and serves batches.
+"""
+
+from ganzoo.data.feed import BatchFeed
+from ganzoo.data.loading import LoadedImages, load_images
+
+__all__ = ["BatchFeed", "LoadedImages", "load_images"]

@@ -1,0 +1,30 @@
+"""The plugin contract: four hooks, each given a ``register`` callback that takes one spec.
+
+A plugin module implements any of them with ``@ganzoo.hookimpl`` and is listed in its
+package's ``[project.entry-points.ganzoo]``. See ``plugins/ganzoo_dcgan`` for a complete one.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ganzoo")
+hookimpl = pluggy.HookimplMarker("ganzoo")
+
+
+@hookspec
+def ganzoo_register_architectures(register):
+    """Call ``register(ArchitectureSpec(...))`` once per architecture."""
+
+
+@hookspec
+def ganzoo_register_datasets(register):
+    """Call ``register(DatasetSpec(...))`` once per dataset."""
+
+
+@hookspec
+def ganzoo_register_losses(register):
+    """Call ``register(LossSpec(...))`` once per loss."""
+
+
+@hookspec
+def ganzoo_register_presets(register):
+    """Call ``register(PresetSpec(...))`` once per preset."""

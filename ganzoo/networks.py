@@ -1,0 +1,46 @@
+"""Building an architecture's networks from a config, with a shape check at build time."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganzoo.errors import PluginError
+from ganzoo.specs import ArchitectureSpec
+
+
+def build_generator(spec: ArchitectureSpec, params: dict) -> nn.Module:
+    g = spec.build_generator(dict(params))
+    if not isinstance(g, nn.Module):
+        raise PluginError(f"architecture {spec.name!r}: build_generator returned {type(g).__name__}, not a torch.nn.Module")
+    return g
+
+
+def build_discriminator(spec: ArchitectureSpec, params: dict) -> nn.Module:
+    d = spec.build_discriminator(dict(params))
+    if not isinstance(d, nn.Module):
+        raise PluginError(f"architecture {spec.name!r}: build_discriminator returned {type(d).__name__}, not a torch.nn.Module")
+    return d
+
+
+@torch.no_grad()
+def check_shapes(spec: ArchitectureSpec, g: nn.Module, d: nn.Module, params: dict) -> None:
+    """Run two latents through G and D on the CPU-side copy and compare with what the spec promises."""
+    size, nz = params["image_size"], params["nz"]
+    was_training = g.training, d.training
+    g.eval(), d.eval()
+    try:
+        device = next(g.parameters()).device
+        images = g(torch.zeros(2, nz, device=device))
+        expect = (2, 3, size, size)
+        if tuple(images.shape) != expect:
+            raise PluginError(
+                f"architecture {spec.name!r}: the generator returned {tuple(images.shape)} for image size {size}, expected {expect}"
+            )
+        logits = d(images)
+        if logits.numel() != 2:
+            raise PluginError(
+                f"architecture {spec.name!r}: the discriminator returned {tuple(logits.shape)}, expected one logit per image (2,)"
+            )
+    finally:
+        g.train(was_training[0]), d.train(was_training[1])

@@ -1,0 +1,241 @@
+"""The typed spec objects that plugins hand to ``register(...)``.
+
+Everything here is plain data plus builder callables. Specs validate themselves on creation so
+that a plugin's mistake is reported when it registers, naming the plugin, not deep in training.
+Builders receive plain JSON-able dicts, so that ``config.json`` alone can rebuild a run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:  # torch stays out of import time
+    import numpy as np
+    import torch
+
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+#: Training hyperparameters an architecture or preset may set defaults for.
+HYPERPARAMETERS = frozenset(
+    {
+        "batch_size", "image_size", "nz", "lr_g", "lr_d", "beta1", "beta2", "loss",
+        "epochs", "steps", "sample_every", "checkpoint_every", "n_critic", "label_smoothing",
+        "ema", "ema_decay", "amp", "channels_last",
+    }
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lowercase letters, digits, '-' or '_'")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter a plugin declares, settable with ``--set NAME=VALUE``.
+
+    ``type`` is inferred from ``default`` when not given; ``list`` values are comma-separated
+    on the command line (``--set classes=dog,cat``).
+    """
+
+    default: Any
+    help: str = ""
+    type: type | None = None
+    choices: tuple | None = None
+
+    @property
+    def kind(self) -> type:
+        if self.type is not None:
+            return self.type
+        if self.default is None:
+            return str
+        return type(self.default)
+
+    def parse(self, name: str, value: Any) -> Any:
+        """Convert a command-line string (or an already typed value) and validate it."""
+        kind = self.kind
+        if value is None:
+            return None
+        try:
+            if isinstance(value, str):
+                if kind is bool:
+                    low = value.strip().lower()
+                    if low not in _TRUE | _FALSE:
+                        raise ValueError("expected true or false")
+                    value = low in _TRUE
+                elif kind is list:
+                    value = [v.strip() for v in value.split(",") if v.strip()]
+                elif kind is str and value.lower() in {"none", "null"} and self.default is None:
+                    value = None
+                elif kind in (int, float) and value.lower() in {"none", "null"} and self.default is None:
+                    value = None
+                else:
+                    value = kind(value)
+            elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif kind is list and isinstance(value, (tuple, list)):
+                value = list(value)
+            elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"expected {kind.__name__}")
+        except ValueError as exc:
+            raise ValueError(f"{name}={value!r}: {exc}") from None
+        if self.choices is not None and value is not None:
+            bad = [v for v in (value if kind is list else [value]) if v not in self.choices]
+            if bad:
+                raise ValueError(f"{name}={value!r}: choose from {', '.join(map(str, self.choices))}")
+        return value
+
+
+def _check_params(params: Mapping[str, Param]) -> None:
+    for key, p in params.items():
+        if not isinstance(p, Param):
+            raise TypeError(f"param {key!r} must be a ganzoo.Param, got {type(p).__name__}")
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """A GAN architecture: a generator and a discriminator built from plain parameters.
+
+    - ``build_generator(params)`` returns a ``torch.nn.Module`` mapping ``z`` of shape
+      ``(N, nz)`` to images ``(N, 3, image_size, image_size)`` in [-1, 1].
+    - ``build_discriminator(params)`` returns a module mapping such images to raw logits ``(N,)``
+      (or ``(N, 1)``); losses apply their own sigmoid.
+    - ``params`` passed to both builders holds ``nz``, ``image_size`` and every declared
+      ``params`` entry (defaults overridden by ``--set``).
+    - ``defaults`` holds training hyperparameters that suit this architecture
+      (keys from ``HYPERPARAMETERS``, e.g. ``lr_g``); explicit flags and presets override them.
+    """
+
+    name: str
+    description: str
+    image_sizes: tuple[int, ...]
+    latent_size: int
+    build_generator: Callable[[dict], "torch.nn.Module"]
+    build_discriminator: Callable[[dict], "torch.nn.Module"]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name("architecture", self.name)
+        if not self.image_sizes or not all(isinstance(s, int) and s > 0 for s in self.image_sizes):
+            raise ValueError(f"architecture {self.name!r}: image_sizes must be positive ints")
+        if not isinstance(self.latent_size, int) or self.latent_size <= 0:
+            raise ValueError(f"architecture {self.name!r}: latent_size must be a positive int")
+        if not callable(self.build_generator) or not callable(self.build_discriminator):
+            raise TypeError(f"architecture {self.name!r}: builders must be callables")
+        _check_params(self.params)
+        unknown = set(self.defaults) - HYPERPARAMETERS
+        if unknown:
+            raise ValueError(f"architecture {self.name!r}: unknown defaults {sorted(unknown)}")
+        clash = set(self.params) & (HYPERPARAMETERS | {"nz", "image_size"})
+        if clash:
+            raise ValueError(f"architecture {self.name!r}: params shadow hyperparameters {sorted(clash)}")
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One image on disk for the engine to decode, optionally crop (box = left, top, right,
+    bottom in pixels, as in PASCAL VOC), resize and cache."""
+
+    path: str
+    box: tuple[int, int, int, int] | None = None
+    label: int | None = None
+
+
+@dataclass
+class ImageSet:
+    """What a dataset loader returns: either decoded ``images`` (uint8, N x H x W x 3) or
+    ``files`` for the engine to decode, plus optional integer labels and their names.
+
+    ``source_key`` identifies the source for the cache (the engine adds paths, sizes and
+    modification times of ``files`` itself); ``skipped`` counts items the loader dropped.
+    """
+
+    images: "np.ndarray | None" = None
+    files: Sequence[ImageFile] | None = None
+    labels: "np.ndarray | None" = None
+    class_names: Sequence[str] | None = None
+    source_key: str = ""
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.images is None) == (self.files is None):
+            raise ValueError("ImageSet needs exactly one of images= or files=")
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What the engine asks a dataset loader for."""
+
+    data_dir: Path | None
+    image_size: int
+    params: Mapping[str, Any]
+    download: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: ``load(request)`` returns an ``ImageSet``.
+
+    ``needs_data_dir`` datasets get ``--data-dir`` (error when missing); ``how_to_get`` is shown
+    to the user when the data cannot be found; ``download(data_dir)``, when given, is what
+    ``--download`` runs before ``load``.
+    """
+
+    name: str
+    description: str
+    load: Callable[[DatasetRequest], ImageSet]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    needs_data_dir: bool = False
+    how_to_get: str = ""
+    download: Callable[[Path], None] | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name)
+        if not callable(self.load):
+            raise TypeError(f"dataset {self.name!r}: load must be callable")
+        _check_params(self.params)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A GAN loss. ``build(options)`` returns an object with
+    ``discriminator_loss(real_logits, fake_logits) -> Tensor`` and
+    ``generator_loss(fake_logits) -> Tensor``; optionally ``penalty(D, real, fake) -> Tensor``
+    (e.g. a gradient penalty) added to the discriminator loss."""
+
+    name: str
+    description: str
+    build: Callable[[dict], Any]
+
+    def __post_init__(self) -> None:
+        _check_name("loss", self.name)
+        if not callable(self.build):
+            raise TypeError(f"loss {self.name!r}: build must be callable")
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """Named hyperparameters that reproduce a known recipe (``--preset NAME``).
+
+    ``values`` holds training hyperparameters (keys from ``HYPERPARAMETERS``) and may hold
+    ``set``: a dict of architecture/dataset parameters. Explicit flags override a preset.
+    """
+
+    name: str
+    description: str
+    arch: str | None = None
+    data: str | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name("preset", self.name)
+        unknown = set(self.values) - HYPERPARAMETERS - {"set"}
+        if unknown:
+            raise ValueError(f"preset {self.name!r}: unknown values {sorted(unknown)}")

@@ -1,0 +1,86 @@
+"""Starting and resuming a run: data, networks, the loop, and the run directory around them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ganzoo.checkpoint import load_checkpoint
+from ganzoo.config import TrainConfig, validate
+from ganzoo.data import load_images
+from ganzoo.device import resolve_device
+from ganzoo.errors import UsageError
+from ganzoo.fileio import write_json
+from ganzoo.plugins import load_registry
+from ganzoo.run_dir import RunDir
+from ganzoo.specs import DatasetRequest
+from ganzoo.train.loop import Trainer
+
+log = logging.getLogger("ganzoo")
+
+
+def _prepare(config: TrainConfig, registry):
+    dataset = registry.dataset(config.data)
+    request = DatasetRequest(
+        data_dir=Path(config.data_dir).expanduser() if config.data_dir else None,
+        image_size=config.image_size,
+        params=config.data_params,
+        download=config.download,
+    )
+    loaded = load_images(dataset, request)
+    if loaded.skipped:
+        log.warning("dataset %s: skipped %d unreadable items", config.data, loaded.skipped)
+    log.info("dataset %s: %d images at %dx%d", config.data, len(loaded.images), config.image_size, config.image_size)
+    return loaded
+
+
+def start_run(config: TrainConfig, out: str | Path, progress: bool = True, registry=None) -> Trainer:
+    """Train a new run into ``out`` (a new or empty directory)."""
+    registry = registry or load_registry()
+    device = resolve_device(config.device)
+    run = RunDir(out)
+    run.check_new()
+    # Data and networks first: a bad dataset or plugin leaves no half-made run directory behind.
+    loaded = _prepare(config, registry)
+    trainer = Trainer(config, run, registry, loaded.images, device)
+    run.create(config.to_json())
+    trainer.fit(progress=progress)
+    return trainer
+
+
+RESUME_OVERRIDES = ("steps", "epochs", "device", "sample_every", "checkpoint_every")
+
+
+def resume_run(path: str | Path, overrides: dict | None = None, progress: bool = True, registry=None) -> Trainer:
+    """Continue a run from ``checkpoints/last.pt``. ``steps``/``epochs`` set the new total."""
+    registry = registry or load_registry()
+    run = RunDir.open(path)
+    config = TrainConfig.from_json(run.read_config())
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = set(overrides) - set(RESUME_OVERRIDES)
+    if bad:
+        raise UsageError(f"cannot change {', '.join(sorted(bad))} when resuming (only {', '.join(RESUME_OVERRIDES)})")
+    if "steps" in overrides:
+        config.steps, config.epochs = overrides.pop("steps"), None
+    if "epochs" in overrides:
+        config.epochs, config.steps = overrides.pop("epochs"), None
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    validate(config, registry.architecture(config.arch))
+    if not run.last_checkpoint.exists():
+        raise UsageError(f"{run.path} has no checkpoints/last.pt to resume from")
+    device = resolve_device(config.device)
+    state = load_checkpoint(run.last_checkpoint, map_location=device)
+    if state.get("kind") != "full":
+        raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")
+    if state["config"].get("arch") != config.arch:
+        raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
+    loaded = _prepare(config, registry)
+    trainer = Trainer(config, run, registry, loaded.images, device)
+    trainer.load_state(state)
+    write_json(run.config_path, config.to_json())
+    if trainer.step >= trainer.total_steps:
+        log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)
+        return trainer
+    trainer.fit(progress=progress)
+    return trainer

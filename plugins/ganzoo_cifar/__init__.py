@@ -1,0 +1,38 @@
+"""The "CIFAR GAN": a fully connected layer to a small feature map, then upsample + conv blocks.
+
+Written as a third-party plugin would be (public ``ganzoo`` API only, torch imported lazily).
+"""
+
+from ganzoo import ArchitectureSpec, Param, hookimpl
+
+
+def build_generator(params: dict):
+    from ganzoo_cifar.models import Generator
+
+    return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"])
+
+
+def build_discriminator(params: dict):
+    from ganzoo_cifar.models import Discriminator
+
+    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"])
+
+
+@hookimpl
+def ganzoo_register_architectures(register):
+    register(
+        ArchitectureSpec(
+            name="cifar",
+            description="FC + 2x(upsample, conv, BatchNorm) generator with a conv discriminator",
+            image_sizes=(32, 64),
+            latent_size=256,
+            build_generator=build_generator,
+            build_discriminator=build_discriminator,
+            params={
+                "ngf": Param(128, "channels of the generator's first feature map"),
+                "ndf": Param(64, "channels of the discriminator's first layer"),
+                "dropout": Param(0.0, "dropout probability in the discriminator"),
+            },
+            defaults={"image_size": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        )
+    )

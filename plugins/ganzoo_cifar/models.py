@@ -1,0 +1,53 @@
+"""FC + upsample generator and a strided-conv discriminator (32x32 or 64x64)."""
+
+import torch
+from torch import nn
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int = 256, ngf: int = 128, image_size: int = 32):
+        super().__init__()
+        if image_size not in (32, 64):
+            raise ValueError(f"the cifar generator supports 32 or 64, got {image_size}")
+        self.ngf, self.base = ngf, image_size // 4
+        # z: (N, nz) -> (N, ngf * base * base), reshaped to (N, ngf, base, base)
+        self.fc = nn.Sequential(nn.Linear(nz, ngf * self.base * self.base), nn.BatchNorm1d(ngf * self.base * self.base), nn.ReLU(True))
+
+        def up(cin: int, cout: int) -> nn.Sequential:
+            # (N, cin, s, s) -> (N, cout, 2s, 2s)
+            return nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(True),
+            )
+
+        self.blocks = nn.Sequential(up(ngf, ngf), up(ngf, ngf // 2))
+        # (N, ngf/2, size, size) -> (N, 3, size, size)
+        self.to_rgb = nn.Sequential(nn.Conv2d(ngf // 2, 3, 3, 1, 1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z.flatten(1)).view(z.shape[0], self.ngf, self.base, self.base)
+        return self.to_rgb(self.blocks(x))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, ndf: int = 64, image_size: int = 32, dropout: float = 0.0):
+        super().__init__()
+
+        def down(cin: int, cout: int, bn: bool) -> list[nn.Module]:
+            # (N, cin, s, s) -> (N, cout, s/2, s/2)
+            mods: list[nn.Module] = [nn.Conv2d(cin, cout, 3, 2, 1, bias=not bn)]
+            if bn:
+                mods.append(nn.BatchNorm2d(cout))
+            mods.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                mods.append(nn.Dropout(dropout))
+            return mods
+
+        self.features = nn.Sequential(*down(3, ndf, False), *down(ndf, ndf * 2, True), *down(ndf * 2, ndf * 4, True))
+        # (N, 4ndf, size/8, size/8) -> (N,)
+        self.head = nn.Linear(ndf * 4 * (image_size // 8) ** 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1)).view(x.shape[0])

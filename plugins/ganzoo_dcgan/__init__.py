@@ -1,0 +1,40 @@
+"""The DCGAN architecture (Radford et al. 2015) as a ganzoo plugin.
+
+This package is written exactly as a third-party plugin would be: it imports only the public
+``ganzoo`` API, registers through the ``ganzoo`` entry-point group, and keeps torch out of import
+time (the builders import ``.models`` when called). Copy it to start your own architecture.
+"""
+
+from ganzoo import ArchitectureSpec, Param, hookimpl
+
+
+def build_generator(params: dict):
+    from ganzoo_dcgan.models import Generator
+
+    return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"])
+
+
+def build_discriminator(params: dict):
+    from ganzoo_dcgan.models import Discriminator
+
+    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"])
+
+
+@hookimpl
+def ganzoo_register_architectures(register):
+    register(
+        ArchitectureSpec(
+            name="dcgan",
+            description="Conv-transpose DCGAN: BatchNorm, ReLU/LeakyReLU, Tanh, N(0, 0.02) init",
+            image_sizes=(16, 32, 64, 128, 256),
+            latent_size=100,
+            build_generator=build_generator,
+            build_discriminator=build_discriminator,
+            params={
+                "ngf": Param(64, "generator width (channels of its last hidden layer)"),
+                "ndf": Param(64, "discriminator width (channels of its first layer)"),
+                "dropout": Param(0.0, "dropout probability after each discriminator block"),
+            },
+            defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        )
+    )

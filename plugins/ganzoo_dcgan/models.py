@@ -1,0 +1,78 @@
+"""DCGAN networks for square images of size 2**k (k >= 4).
+
+The generator starts from a 4x4 map and doubles the resolution with each stride-2
+ConvTranspose; the discriminator mirrors it with stride-2 convolutions.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+
+def _depth(image_size: int) -> int:
+    """Number of stride-2 layers between 4x4 and image_size."""
+    k = int(math.log2(image_size)) - 2
+    if image_size < 16 or 2 ** (k + 2) != image_size:
+        raise ValueError(f"DCGAN needs a power-of-two image size >= 16, got {image_size}")
+    return k
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64):
+        super().__init__()
+        self.nz = nz
+        depth = _depth(image_size)
+        ch = ngf * 2 ** (depth - 1)
+        # z: (N, nz, 1, 1) -> (N, ngf*2^(depth-1), 4, 4)
+        layers = [nn.ConvTranspose2d(nz, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(depth - 1):
+            # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        # (N, ngf, size/2, size/2) -> (N, 3, size, size)
+        layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.view(z.shape[0], self.nz, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, ndf: int = 64, image_size: int = 64, dropout: float = 0.0):
+        super().__init__()
+        depth = _depth(image_size)
+
+        def block(cin: int, cout: int, bn: bool) -> list[nn.Module]:
+            mods: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
+            if bn:
+                mods.append(nn.BatchNorm2d(cout))
+            mods.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                mods.append(nn.Dropout2d(dropout))
+            return mods
+
+        # (N, 3, size, size) -> (N, ndf, size/2, size/2), no BatchNorm on the input layer
+        layers = block(3, ndf, bn=False)
+        ch = ndf
+        for _ in range(depth - 1):
+            # (N, ch, s, s) -> (N, 2ch, s/2, s/2)
+            layers += block(ch, ch * 2, bn=True)
+            ch *= 2
+        # (N, ch, 4, 4) -> (N, 1, 1, 1): one logit per image
+        layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).view(x.shape[0])

@@ -1,0 +1,33 @@
+"""``shapes``: a procedural, deterministic, offline dataset of coloured shapes.
+
+Each image is one filled circle, square or triangle of random size, position and colour on a
+plain background of a contrasting colour; the label is the shape. The same parameters always
+give the same images, at any image size, with nothing to download.
+"""
+
+from ganzoo import DatasetSpec, Param, hookimpl
+
+KINDS = ("circle", "square", "triangle")
+
+
+def load(request):
+    from ganzoo_shapes.render import render_shapes
+
+    p = request.params
+    return render_shapes(count=p["count"], image_size=request.image_size, kinds=p["kinds"], seed=p["seed"])
+
+
+@hookimpl
+def ganzoo_register_datasets(register):
+    register(
+        DatasetSpec(
+            name="shapes",
+            description="Procedural coloured circles, squares and triangles (offline, any size)",
+            load=load,
+            params={
+                "count": Param(8192, "number of images"),
+                "kinds": Param(list(KINDS), "shapes to draw", type=list, choices=KINDS),
+                "seed": Param(0, "seed of the procedure (the same seed gives the same images)"),
+            },
+        )
+    )

@@ -1,0 +1,37 @@
+"""Shared fixtures: a CLI runner, the registry, and tiny-but-real training settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ganzoo.cli import main
+from ganzoo.plugins import load_registry, plugin_manager
+
+torch.set_num_threads(2)
+
+# Small settings that still exercise every layer: 16x16 DCGAN with narrow layers, 256 shapes.
+TINY = ["--arch", "dcgan", "--image-size", "16", "--set", "ngf=8", "--set", "ndf=8",
+        "--set", "count=256", "--batch-size", "16", "--no-progress"]
+
+
+@pytest.fixture
+def registry():
+    return load_registry()
+
+
+@pytest.fixture
+def pm():
+    return plugin_manager()
+
+
+@pytest.fixture
+def cli():
+    """Run the CLI in-process: cli("train", "--arch", ...) -> click Result."""
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return run

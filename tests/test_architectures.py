@@ -1,0 +1,68 @@
+"""Every registered architecture at every size it declares: output shapes, range, logits."""
+
+import pytest
+import torch
+
+from ganzoo.networks import build_discriminator, build_generator, check_shapes
+from ganzoo.plugins import load_registry
+
+
+def _cases():
+    registry = load_registry()
+    for name in registry.names("architecture"):
+        spec = registry.architecture(name)
+        for size in spec.image_sizes:
+            yield pytest.param(name, size, id=f"{name}-{size}")
+
+
+def _small_params(spec, size):
+    params = {k: p.default for k, p in spec.params.items()}
+    # narrow networks keep the test fast; widths are multiples of 8 for every built-in
+    for key in ("ngf", "ndf"):
+        if key in params:
+            params[key] = 8
+    return {"nz": spec.latent_size, "image_size": size, **params}
+
+
+@pytest.mark.parametrize("name,size", list(_cases()))
+def test_shapes_at_every_supported_size(name, size):
+    spec = load_registry().architecture(name)
+    params = _small_params(spec, size)
+    torch.manual_seed(0)
+    g, d = build_generator(spec, params), build_discriminator(spec, params)
+    check_shapes(spec, g, d, params)
+    z = torch.randn(3, spec.latent_size)
+    images = g(z)
+    assert images.shape == (3, 3, size, size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert images.std() > 0  # not a constant output
+    logits = d(images)
+    assert logits.shape == (3,)
+    assert torch.isfinite(logits).all()
+
+
+def test_dcgan_init_follows_the_paper():
+    spec = load_registry().architecture("dcgan")
+    g = build_generator(spec, {"nz": 100, "image_size": 64, "ngf": 64, "ndf": 64, "dropout": 0.0})
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == 5  # 1 -> 4 -> 8 -> 16 -> 32 -> 64
+    w = torch.cat([c.weight.flatten() for c in convs])
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+
+
+def test_dcgan_dropout_in_discriminator():
+    spec = load_registry().architecture("dcgan")
+    d = build_discriminator(spec, {"nz": 100, "image_size": 32, "ngf": 8, "ndf": 8, "dropout": 0.3})
+    assert any(isinstance(m, torch.nn.Dropout2d) and m.p == 0.3 for m in d.modules())
+
+
+def test_wrong_generator_shape_is_caught_at_build_time():
+    from ganzoo import ArchitectureSpec
+    from ganzoo.errors import PluginError
+
+    spec = ArchitectureSpec("bad", "wrong size", (32,), 4,
+                            build_generator=lambda p: torch.nn.Sequential(torch.nn.Linear(4, 3 * 16 * 16), torch.nn.Unflatten(1, (3, 16, 16))),
+                            build_discriminator=lambda p: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(1)))
+    params = {"nz": 4, "image_size": 32}
+    with pytest.raises(PluginError, match=r"\(2, 3, 16, 16\).*expected \(2, 3, 32, 32\)"):
+        check_shapes(spec, spec.build_generator(params), spec.build_discriminator(params), params)

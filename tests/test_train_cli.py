@@ -1,0 +1,147 @@
+"""Training through the CLI: the run directory it writes, and the errors a user can cause."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.checkpoint import load_checkpoint
+from ganzoo.train.metrics import read_metrics
+
+from conftest import TINY
+
+
+def test_short_run_writes_the_run_directory(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", *TINY, "--steps", "6", "--sample-every", "3", "--checkpoint-every", "3",
+                 "--set", "log_every=2", "--lr-g", "0.001", "--beta2", "0.99", "--seed", "7", "--out", str(out))
+    assert result.exit_code == 0, result.output
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "dcgan" and config["data"] == "shapes"
+    assert config["arch_params"] == {"ngf": 8, "ndf": 8, "dropout": 0.0}
+    assert config["data_params"]["count"] == 256
+    assert (config["steps"], config["epochs"], config["seed"], config["lr_g"], config["beta2"]) == (6, None, 7, 0.001, 0.99)
+    assert config["ganzoo_version"]
+
+    samples = sorted(p.name for p in (out / "samples").iterdir())
+    assert samples == ["step_000003.png", "step_000006.png"]
+    grid = np.asarray(Image.open(out / "samples" / "step_000006.png"))
+    assert grid.shape == (8 * 18 + 2, 8 * 18 + 2, 3)  # 8x8 grid of 16px images, 2px padding
+    assert grid.std() > 1
+
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert state["kind"] == "full" and state["progress"]["step"] == 6
+    assert {"generator", "discriminator", "opt_g", "opt_d", "rng"} <= set(state)
+    snap = torch.load(out / "checkpoints" / "step_000003.pt", weights_only=True)
+    assert snap["kind"] == "generator" and snap["progress"]["step"] == 3 and "opt_g" not in snap
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp files left
+
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [2, 4, 6]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy", "images_per_s", "lr_g", "lr_d"):
+        assert all(np.isfinite(r[key]) for r in records), key
+    assert records[0]["lr_g"] == 0.001
+
+
+def test_epochs_mode_names_samples_by_epoch(cli, tmp_path):
+    out = tmp_path / "run"
+    # 256 images / batch 64 = 4 steps an epoch
+    args = [a if a != "16" or i != TINY.index("--batch-size") + 1 else "64" for i, a in enumerate(TINY)]
+    result = cli("train", *args, "--epochs", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["progress"]["step"] == 8
+
+
+def test_cifar_arch_trains(cli, tmp_path):
+    out = tmp_path / "c"
+    result = cli("train", "--arch", "cifar", "--set", "ngf=16", "--set", "ndf=8", "--set", "count=128",
+                 "--batch-size", "16", "--steps", "3", "--nz", "32", "--no-progress", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["image_size"] == 32
+    assert (out / "samples" / "step_000003.png").exists()
+
+
+def test_same_seed_same_weights(cli, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        assert cli("train", *TINY, "--steps", "3", "--out", str(tmp_path / name)).exit_code == 0
+        weights.append(load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["generator"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_resume_continues_to_the_new_total(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "3", "--out", str(out)).exit_code == 0
+    result = cli("train", "--resume", str(out), "--steps", "5", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["progress"]["step"] == 5
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")][-1] == 5
+
+
+def test_resume_is_bit_identical_on_cpu(cli, tmp_path):
+    assert cli("train", *TINY, "--steps", "6", "--out", str(tmp_path / "once")).exit_code == 0
+    assert cli("train", *TINY, "--steps", "3", "--out", str(tmp_path / "twice")).exit_code == 0
+    assert cli("train", "--resume", str(tmp_path / "twice"), "--steps", "6", "--no-progress").exit_code == 0
+    a = load_checkpoint(tmp_path / "once" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "twice" / "checkpoints" / "last.pt")
+    for net in ("generator", "discriminator"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
+# ------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--arch", "dcgann"], "unknown architecture 'dcgann'; did you mean 'dcgan'?"),
+        (["--arch", "dcgan", "--data", "shape"], "unknown dataset 'shape'; did you mean 'shapes'?"),
+        (["--arch", "dcgan", "--set", "ngff=3"], "did you mean 'ngf'?"),
+        (["--arch", "dcgan", "--set", "ngf=wide"], "ngf='wide'"),
+        (["--arch", "dcgan", "--set", "novalue"], "--set takes KEY=VALUE"),
+        (["--arch", "dcgan", "--image-size", "48"], "supports image sizes 16, 32, 64, 128, 256, not 48"),
+        (["--arch", "cifar", "--image-size", "128"], "not 128"),
+        (["--arch", "dcgan", "--loss", "hinj"], "unknown loss 'hinj'"),
+        (["--arch", "dcgan", "--steps", "0"], "steps must be a positive integer"),
+        (["--arch", "dcgan", "--set", "count=8", "--batch-size", "16", "--steps", "1"], "fewer than one batch"),
+        ([], "--arch is required"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(cli, tmp_path, args, message):
+    out = tmp_path / "never"
+    result = cli("train", *args, "--out", str(out), "--no-progress")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_existing_run_suggests_resume(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "1", "--out", str(out)).exit_code == 0
+    before = (out / "checkpoints" / "last.pt").read_bytes()
+    result = cli("train", *TINY, "--steps", "1", "--out", str(out))
+    assert result.exit_code == 2 and f"--resume {out}" in result.output
+    assert (out / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_foreign_non_empty_directory_is_never_written(cli, tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"precious")
+    result = cli("train", *TINY, "--steps", "1", "--out", str(out))
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from ganzoo.cli import main
+    from ganzoo.errors import UsageError
+
+    result = CliRunner().invoke(main, ["--verbose", "train", "--arch", "nope", "--out", str(tmp_path / "x")])
+    assert isinstance(result.exception, UsageError)
