@@ -1,7 +1,7 @@
 """``shapes``: a procedural, deterministic, offline dataset of coloured shapes.
 
-Each image is one filled circle, square or triangle of random size, position and colour on a
-plain background of a contrasting colour; the label is the shape. The same parameters always
+Each image is one filled circle, square or triangle of random size, position, rotation and
+(palette) colour on a plain dark background; the label is the shape. The same parameters always
 give the same images, at any image size, with nothing to download.
 """
 

@@ -8,26 +8,28 @@ from ganzoo import ImageSet
 _SUPERSAMPLE = 4
 
 
-def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(0, 256, size=3))
+# Saturated shape colours on dark backgrounds: the shape, not the colour noise, is what a
+# generator must learn, so that a few minutes of CPU training show recognisable shapes.
+PALETTE = np.array([(230, 40, 40), (40, 200, 60), (50, 90, 240), (240, 200, 30), (220, 60, 220), (30, 210, 220), (245, 245, 245)])
 
 
-def _far_colour(rng: np.random.Generator, other: tuple[int, int, int]) -> tuple[int, int, int]:
-    """A random colour clearly distinct from ``other`` (so every shape is visible)."""
-    while True:
-        c = _colour(rng)
-        if sum(abs(a - b) for a, b in zip(c, other)) > 200:
-            return c
+def _background(rng: np.random.Generator) -> tuple[int, int, int]:
+    base = rng.integers(10, 70)
+    return tuple(int(base + d) for d in rng.integers(-10, 11, size=3))
+
+
+def _shape_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    c = PALETTE[rng.integers(len(PALETTE))] + rng.integers(-15, 16, size=3)
+    return tuple(int(v) for v in np.clip(c, 0, 255))
 
 
 def render_one(rng: np.random.Generator, kind: str, size: int) -> np.ndarray:
     s = size * _SUPERSAMPLE
-    bg = _colour(rng)
-    img = Image.new("RGB", (s, s), bg)
+    img = Image.new("RGB", (s, s), _background(rng))
     draw = ImageDraw.Draw(img)
-    r = rng.uniform(0.18, 0.4) * s  # half the shape's extent
+    r = rng.uniform(0.22, 0.42) * s  # half the shape's extent
     cx, cy = rng.uniform(r, s - r, size=2)
-    fill = _far_colour(rng, bg)
+    fill = _shape_colour(rng)
     if kind == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif kind == "square":
