@@ -16,7 +16,7 @@ from datetime import datetime
 import click
 
 from ganzoo import __version__
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, UsageError
 
 log = logging.getLogger("ganzoo")
 
@@ -117,7 +117,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
     if resume:
         given = {k: v for k, v in flags.items() if v is not None}
         if arch or data or preset or set_items or out:
-            raise _usage("--resume continues a run as configured: drop --arch/--data/--preset/--set/--out")
+            raise UsageError("--resume continues a run as configured: drop --arch/--data/--preset/--set/--out")
         trainer = resume_run(resume, given, progress=not no_progress)
         click.echo(f"Run {trainer.run.path}: step {trainer.step}/{trainer.total_steps}.")
         return
@@ -129,9 +129,3 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
     log.info("training %s on %s -> %s", config.arch, config.data, out)
     trainer = start_run(config, out, progress=not no_progress, registry=registry)
     click.echo(f"Done: {trainer.step} steps. Run directory: {trainer.run.path}")
-
-
-def _usage(message: str) -> GanzooError:
-    from ganzoo.errors import UsageError
-
-    return UsageError(message)
