@@ -63,12 +63,18 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @verbose_option
 def plugins(as_json: bool) -> None:
-    """List the architectures, datasets, losses and presets, and the plugin each came from."""
-    from ganzoo.plugins import load_registry
+    """List the architectures, datasets, losses and presets, and the plugin each came from.
 
-    entries = load_registry().all()
+    Plugins that failed to load (or that GANZOO_PLUGINS disabled) are listed last, with the
+    reason; everything else is listed as usual.
+    """
+    from ganzoo.plugins import ENV_VAR, load_registry
+
+    registry = load_registry(report=False)
+    entries = registry.all()
     if as_json:
-        click.echo(json.dumps([e.as_json() for e in entries], indent=2))
+        rows = [e.as_json() for e in entries] + [u.as_json() for u in registry.unloaded]
+        click.echo(json.dumps(rows, indent=2))
         return
     for kind in ("architecture", "dataset", "loss", "preset"):
         rows = [e for e in entries if e.kind == kind]
@@ -79,6 +85,12 @@ def plugins(as_json: bool) -> None:
         for e in rows:
             origin = e.plugin + (f" ({e.distribution} {e.version})" if e.distribution else "")
             click.echo(f"  {e.name:<{width}}  {e.spec.description}  [{origin}]")
+    for status, title in (("failed", "failed plugins"), ("disabled", f"disabled plugins ({ENV_VAR})")):
+        rows = [u for u in registry.unloaded if u.status == status]
+        if rows:
+            click.secho(f"{title}:", bold=True, fg="red" if status == "failed" else None)
+            for u in rows:
+                click.echo(f"  {u.message}")
 
 
 # ------------------------------------------------------------------------------------ train
