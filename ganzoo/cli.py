@@ -72,6 +72,9 @@ def plugins(as_json: bool) -> None:
 
     registry = load_registry(report=False)
     entries = registry.all()
+    for u in registry.unloaded:
+        if u.cause is not None:  # the plugin's own traceback, on stderr with -v
+            log.debug("%s; traceback:", u.message, exc_info=u.cause)
     if as_json:
         rows = [e.as_json() for e in entries] + [u.as_json() for u in registry.unloaded]
         click.echo(json.dumps(rows, indent=2))

@@ -75,6 +75,7 @@ class UnloadedPlugin:
     origin: Origin
     status: str
     reason: str
+    cause: BaseException | None = field(default=None, compare=False, repr=False)  # for -v
 
     @property
     def message(self) -> str:
@@ -112,7 +113,7 @@ def allowed_plugins(environ: dict | None = None) -> set[str] | None:
     value = (os.environ if environ is None else environ).get(ENV_VAR)
     if value is None:
         return None
-    return {_normalize(v) for v in value.split(",") if v.strip()}
+    return {_normalize(v.strip()) for v in value.split(",") if v.strip()}
 
 
 # ------------------------------------------------------------------------------ loading
@@ -161,7 +162,7 @@ def load_entry_points(
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin must not stop ganzoo
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            unloaded.append(UnloadedPlugin(origin, "failed", f"import failed: {_one_line(exc)}"))
+            unloaded.append(UnloadedPlugin(origin, "failed", f"import failed: {_one_line(exc)}", exc))
             continue
         origin = Origin(getattr(plugin, "__name__", None) or origin.plugin, dist, version)
         if pm.is_registered(plugin):  # two entry points naming one module: load it once
@@ -170,7 +171,7 @@ def load_entry_points(
             # Entry-point names are unique per distribution only; the module name is unique.
             pm.register(plugin, name=f"{dist}:{ep.name}" if dist else ep.name)
         except Exception as exc:  # pluggy rejects e.g. a hook implementation with wrong arguments
-            unloaded.append(UnloadedPlugin(origin, "failed", _one_line(exc)))
+            unloaded.append(UnloadedPlugin(origin, "failed", _one_line(exc), exc))
             continue
         origins[id(plugin)] = origin
     return origins, unloaded
@@ -366,7 +367,7 @@ def load_registry(pm: pluggy.PluginManager | None = None, report: bool = True) -
                     raise PluginError(f"registers {kind} {spec.name!r} twice")
                 mine.add((kind, spec.name))
         except PluginError as exc:
-            registry.unloaded.append(UnloadedPlugin(origin, "failed", str(exc)))
+            registry.unloaded.append(UnloadedPlugin(origin, "failed", str(exc), exc.__cause__))
             continue
         for kind, spec in staged:
             registry.by_kind[kind][spec.name] = Registered(kind, spec.name, spec, origin.plugin, origin.distribution, origin.version)
@@ -376,6 +377,8 @@ def load_registry(pm: pluggy.PluginManager | None = None, report: bool = True) -
             if item.status == "failed" and item.message not in state.reported:
                 state.reported.add(item.message)
                 log.warning("ganzoo: %s", item.message)
+                if item.cause is not None:  # the plugin's own traceback, shown with -v
+                    log.debug("traceback of the failure above:", exc_info=item.cause)
     return registry
 
 
