@@ -42,6 +42,7 @@ def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:
         ctx.meta["ganzoo.verbose"] = True
     level = logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)  # basicConfig is a no-op the second time (`ganzoo CMD -v`)
     return value
 
 

@@ -168,7 +168,7 @@ def load_entry_points(
         if pm.is_registered(plugin):  # two entry points naming one module: load it once
             continue
         try:
-            # Entry-point names are unique per distribution only; the module name is unique.
+            # Entry-point names are unique within one distribution only, so qualify them.
             pm.register(plugin, name=f"{dist}:{ep.name}" if dist else ep.name)
         except Exception as exc:  # pluggy rejects e.g. a hook implementation with wrong arguments
             unloaded.append(UnloadedPlugin(origin, "failed", _one_line(exc), exc))
@@ -334,7 +334,7 @@ def _collect(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, Any]]:
                 impl.function(**{arg: register for arg in impl.argnames})
             except PluginError:
                 raise
-            except Exception as exc:  # a plugin bug: one line naming the plugin, not a traceback
+            except (Exception, SystemExit) as exc:  # a plugin bug: one line naming it, not a traceback
                 raise PluginError(f"raised in {hook_name}: {_one_line(exc)}") from exc
     return staged
 

@@ -150,3 +150,11 @@ def test_unknown_arch_points_at_the_failed_plugins(site, tmp_path):
     assert result.returncode == 2
     assert "did you mean 'outside-mlp'" in result.stderr and "failed to load" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_verbose_shows_the_plugins_traceback(site):
+    quiet = ganzoo(site, "plugins")
+    assert "Traceback" not in quiet.stderr
+    loud = ganzoo(site, "plugins", "-v")
+    assert loud.returncode == 0
+    assert "Traceback" in loud.stderr and "import not_a_module_anywhere" in loud.stderr
