@@ -376,7 +376,7 @@ def load_registry(pm: pluggy.PluginManager | None = None, report: bool = True) -
         for item in registry.unloaded:
             if item.status == "failed" and item.message not in state.reported:
                 state.reported.add(item.message)
-                log.warning("ganzoo: %s", item.message)
+                log.warning("Warning: %s", item.message)
                 if item.cause is not None:  # the plugin's own traceback, shown with -v
                     log.debug("traceback of the failure above:", exc_info=item.cause)
     return registry
