@@ -49,16 +49,32 @@ def test_installed_example_is_listed_with_its_distribution(installed):
     assert (rows[0]["plugin"], rows[0]["distribution"], rows[0]["version"]) == ("ganzoo_plugin_example", "ganzoo-plugin-example", "0.1.0")
 
 
-def test_train_with_the_example_architecture(installed, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(installed, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("resgan") / "run"
     result = _ganzoo(installed, "train", "--arch", "resgan", "--steps", "2", "--image-size", "16", "--batch-size", "8",
                      "--set", "gwidth=16", "--set", "dwidth=16", "--set", "count=32", "--no-progress", "--out", str(run))
     assert result.returncode == 0, result.stderr
-    config = json.loads((run / "config.json").read_text())
+    return run
+
+
+def test_train_with_the_example_architecture(trained):
+    config = json.loads((trained / "config.json").read_text())
     assert config["arch"] == "resgan" and config["arch_params"] == {"gwidth": 16, "dwidth": 16}
-    assert (run / "samples" / "step_000002.png").is_file()
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert (trained / "samples" / "step_000002.png").is_file()
+    metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 2
+
+
+def test_export_and_generate_with_the_example_architecture(installed, trained, tmp_path):
+    if _ganzoo(installed, "export", "--help").returncode != 0:
+        pytest.skip("this ganzoo has no `export` command yet")
+    onnx_file, out = tmp_path / "gen.onnx", tmp_path / "imgs"
+    result = _ganzoo(installed, "export", str(trained), "--onnx", str(onnx_file))
+    assert result.returncode == 0, result.stderr
+    result = _ganzoo(installed, "generate", str(onnx_file), "--num", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert len(list(out.glob("*.png"))) == 16
 
 
 def test_the_example_passes_its_own_tests(installed):
