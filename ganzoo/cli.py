@@ -67,7 +67,9 @@ def plugins(as_json: bool) -> None:
     """List the architectures, datasets, losses and presets, and the plugin each came from.
 
     Plugins that failed to load (or that GANZOO_PLUGINS disabled) are listed last, with the
-    reason; everything else is listed as usual.
+    reason; everything else is listed as usual. GANZOO_PLUGINS unset loads every plugin,
+    empty loads only the built-ins, "a,b" loads the built-ins and the third-party plugins a
+    and b (distribution, entry-point or module names).
     """
     from ganzoo.plugins import ENV_VAR, load_registry
 
