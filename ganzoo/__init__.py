@@ -8,9 +8,34 @@ Importing ``ganzoo`` is cheap: torch is imported only by the modules that need i
 
 __version__ = "0.1.0"
 
-#: Version of the plugin API (hooks + spec dataclasses). Plugins may check it:
-#: the major number changes only when an existing plugin could break.
+#: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
+#: when something is added (a hook, an optional spec field); the major number changes only when
+#: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
 API_VERSION = "1.0"
+
+
+def require_api(version: str) -> None:
+    """Declare the plugin API a plugin is written against; call it at the top of the plugin module.
+
+    Passes when this ganzoo's ``API_VERSION`` has the same major number and at least the
+    minor one. Otherwise it raises ``ganzoo.errors.PluginError``, which ganzoo reports as one
+    line naming the plugin (it is then listed as failed by ``ganzoo plugins``) while every
+    other plugin keeps working.
+    """
+    from ganzoo.errors import PluginError
+
+    def parse(text: str) -> tuple[int, int]:
+        major, _, minor = str(text).partition(".")
+        return int(major), int(minor or 0)
+
+    try:
+        want = parse(version)
+    except ValueError:
+        raise PluginError(f"require_api({version!r}): expected a version like '1.0'") from None
+    have = parse(API_VERSION)
+    if want[0] != have[0] or want[1] > have[1]:
+        hint = "upgrade ganzoo" if want > have else "this plugin needs updating for the new API"
+        raise PluginError(f"written for ganzoo plugin API {version}, but this ganzoo ({__version__}) has API {API_VERSION}: {hint}")
 
 from ganzoo.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
 from ganzoo.specs import (  # noqa: E402
@@ -36,4 +61,5 @@ __all__ = [
     "PresetSpec",
     "__version__",
     "hookimpl",
+    "require_api",
 ]

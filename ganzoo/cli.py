@@ -42,6 +42,7 @@ def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:
         ctx.meta["ganzoo.verbose"] = True
     level = logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)  # basicConfig is a no-op the second time (`ganzoo CMD -v`)
     return value
 
 
@@ -63,12 +64,23 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @verbose_option
 def plugins(as_json: bool) -> None:
-    """List the architectures, datasets, losses and presets, and the plugin each came from."""
-    from ganzoo.plugins import load_registry
+    """List the architectures, datasets, losses and presets, and the plugin each came from.
 
-    entries = load_registry().all()
+    Plugins that failed to load (or that GANZOO_PLUGINS disabled) are listed last, with the
+    reason; everything else is listed as usual. GANZOO_PLUGINS unset loads every plugin,
+    empty loads only the built-ins, "a,b" loads the built-ins and the third-party plugins a
+    and b (distribution, entry-point or module names).
+    """
+    from ganzoo.plugins import ENV_VAR, load_registry
+
+    registry = load_registry(report=False)
+    entries = registry.all()
+    for u in registry.unloaded:
+        if u.cause is not None:  # the plugin's own traceback, on stderr with -v
+            log.debug("%s; traceback:", u.message, exc_info=u.cause)
     if as_json:
-        click.echo(json.dumps([e.as_json() for e in entries], indent=2))
+        rows = [e.as_json() for e in entries] + [u.as_json() for u in registry.unloaded]
+        click.echo(json.dumps(rows, indent=2))
         return
     for kind in ("architecture", "dataset", "loss", "preset"):
         rows = [e for e in entries if e.kind == kind]
@@ -79,6 +91,12 @@ def plugins(as_json: bool) -> None:
         for e in rows:
             origin = e.plugin + (f" ({e.distribution} {e.version})" if e.distribution else "")
             click.echo(f"  {e.name:<{width}}  {e.spec.description}  [{origin}]")
+    for status, title in (("failed", "failed plugins"), ("disabled", f"disabled plugins ({ENV_VAR})")):
+        rows = [u for u in registry.unloaded if u.status == status]
+        if rows:
+            click.secho(f"{title}:", bold=True, fg="red" if status == "failed" else None)
+            for u in rows:
+                click.echo(f"  {u.message}")
 
 
 # ------------------------------------------------------------------------------------ train

@@ -6,20 +6,29 @@ import torch
 from torch import nn
 
 from ganzoo.errors import PluginError
+from ganzoo.plugins import describe_spec
 from ganzoo.specs import ArchitectureSpec
 
 
+def _call(spec: ArchitectureSpec, what: str, fn, *args):
+    """Run plugin code; its exceptions become one line naming the plugin (traceback with -v)."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise PluginError(f"{describe_spec('architecture', spec)}: {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
 def build_generator(spec: ArchitectureSpec, params: dict) -> nn.Module:
-    g = spec.build_generator(dict(params))
+    g = _call(spec, "build_generator", spec.build_generator, dict(params))
     if not isinstance(g, nn.Module):
-        raise PluginError(f"architecture {spec.name!r}: build_generator returned {type(g).__name__}, not a torch.nn.Module")
+        raise PluginError(f"{describe_spec('architecture', spec)}: build_generator returned {type(g).__name__}, not a torch.nn.Module")
     return g
 
 
 def build_discriminator(spec: ArchitectureSpec, params: dict) -> nn.Module:
-    d = spec.build_discriminator(dict(params))
+    d = _call(spec, "build_discriminator", spec.build_discriminator, dict(params))
     if not isinstance(d, nn.Module):
-        raise PluginError(f"architecture {spec.name!r}: build_discriminator returned {type(d).__name__}, not a torch.nn.Module")
+        raise PluginError(f"{describe_spec('architecture', spec)}: build_discriminator returned {type(d).__name__}, not a torch.nn.Module")
     return d
 
 
@@ -31,16 +40,16 @@ def check_shapes(spec: ArchitectureSpec, g: nn.Module, d: nn.Module, params: dic
     g.eval(), d.eval()
     try:
         device = next(g.parameters()).device
-        images = g(torch.zeros(2, nz, device=device))
+        images = _call(spec, f"the generator on latents of shape (2, {nz})", g, torch.zeros(2, nz, device=device))
         expect = (2, 3, size, size)
         if tuple(images.shape) != expect:
             raise PluginError(
-                f"architecture {spec.name!r}: the generator returned {tuple(images.shape)} for image size {size}, expected {expect}"
+                f"{describe_spec('architecture', spec)}: the generator returned {tuple(images.shape)} for image size {size}, expected {expect}"
             )
-        logits = d(images)
+        logits = _call(spec, f"the discriminator on images of shape {expect}", d, images)
         if logits.numel() != 2:
             raise PluginError(
-                f"architecture {spec.name!r}: the discriminator returned {tuple(logits.shape)}, expected one logit per image (2,)"
+                f"{describe_spec('architecture', spec)}: the discriminator returned {tuple(logits.shape)}, expected one logit per image (2,)"
             )
     finally:
         g.train(was_training[0]), d.train(was_training[1])

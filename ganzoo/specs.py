@@ -36,6 +36,45 @@ def _check_name(kind: str, name: str) -> None:
         raise ValueError(f"{kind} name {name!r} must be lowercase letters, digits, '-' or '_'")
 
 
+def _check_description(kind: str, name: str, description: Any) -> None:
+    # Shown on one line by `ganzoo plugins`.
+    if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
+        raise ValueError(f"{kind} {name!r}: description must be a non-empty, one-line string")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What each hyperparameter a plugin sets a default for must look like (checked at registration,
+# so a typo such as lr_g="2e-4" is reported naming the plugin, not when a run starts).
+_POSITIVE_INTS = {"batch_size", "image_size", "nz", "epochs", "steps", "sample_every", "checkpoint_every", "n_critic"}
+_OPTIONAL = {"epochs", "steps", "sample_every", "checkpoint_every"}
+_POSITIVE_NUMBERS = {"lr_g", "lr_d"}
+_UNIT_INTERVAL = {"beta1", "beta2", "label_smoothing", "ema_decay"}
+
+
+def _check_hyperparameters(where: str, values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        ok = True
+        if key in _POSITIVE_INTS:
+            ok = (value is None and key in _OPTIONAL) or (_is_int(value) and value > 0)
+        elif key in _POSITIVE_NUMBERS:
+            ok = _is_number(value) and value > 0
+        elif key in _UNIT_INTERVAL:
+            ok = _is_number(value) and 0 <= value < 1
+        elif key in {"ema", "channels_last"}:
+            ok = isinstance(value, bool)
+        elif key in {"loss", "amp"}:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ValueError(f"{where}: default {key}={value!r} is not valid")
+
+
 @dataclass(frozen=True)
 class Param:
     """A parameter a plugin declares, settable with ``--set NAME=VALUE``.
@@ -48,6 +87,14 @@ class Param:
     help: str = ""
     type: type | None = None
     choices: tuple | None = None
+
+    def __post_init__(self) -> None:
+        if self.type is not None and self.type not in (int, float, str, bool, list):
+            raise TypeError(f"Param type must be int, float, str, bool or list, got {self.type!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+        if self.default is not None:
+            self.parse("default", self.default)  # a default that does not fit its own type/choices
 
     @property
     def kind(self) -> type:
@@ -92,10 +139,14 @@ class Param:
         return value
 
 
-def _check_params(params: Mapping[str, Param]) -> None:
+def _check_params(where: str, params: Mapping[str, Param]) -> None:
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{where}: params must be a dict of name -> ganzoo.Param")
     for key, p in params.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"{where}: param name {key!r} must be a Python identifier (it is used as --set {key}=...)")
         if not isinstance(p, Param):
-            raise TypeError(f"param {key!r} must be a ganzoo.Param, got {type(p).__name__}")
+            raise TypeError(f"{where}: param {key!r} must be a ganzoo.Param, got {type(p).__name__}")
 
 
 @dataclass(frozen=True)
@@ -123,19 +174,27 @@ class ArchitectureSpec:
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
-        if not self.image_sizes or not all(isinstance(s, int) and s > 0 for s in self.image_sizes):
-            raise ValueError(f"architecture {self.name!r}: image_sizes must be positive ints")
-        if not isinstance(self.latent_size, int) or self.latent_size <= 0:
-            raise ValueError(f"architecture {self.name!r}: latent_size must be a positive int")
+        where = f"architecture {self.name!r}"
+        _check_description("architecture", self.name, self.description)
+        if isinstance(self.image_sizes, int) or not isinstance(self.image_sizes, Sequence):
+            raise ValueError(f"{where}: image_sizes must be a tuple of positive ints, e.g. (32, 64)")
+        object.__setattr__(self, "image_sizes", tuple(self.image_sizes))  # a list is fine too
+        if not self.image_sizes or not all(_is_int(s) and s > 0 for s in self.image_sizes):
+            raise ValueError(f"{where}: image_sizes must be positive ints, got {self.image_sizes!r}")
+        if not _is_int(self.latent_size) or self.latent_size <= 0:
+            raise ValueError(f"{where}: latent_size must be a positive int")
         if not callable(self.build_generator) or not callable(self.build_discriminator):
-            raise TypeError(f"architecture {self.name!r}: builders must be callables")
-        _check_params(self.params)
+            raise TypeError(f"{where}: builders must be callables")
+        _check_params(where, self.params)
         unknown = set(self.defaults) - HYPERPARAMETERS
         if unknown:
-            raise ValueError(f"architecture {self.name!r}: unknown defaults {sorted(unknown)}")
+            raise ValueError(f"{where}: unknown defaults {sorted(unknown)} (known: {', '.join(sorted(HYPERPARAMETERS))})")
+        _check_hyperparameters(where, self.defaults)
+        if "image_size" in self.defaults and self.defaults["image_size"] not in self.image_sizes:
+            raise ValueError(f"{where}: default image_size {self.defaults['image_size']} is not one of image_sizes {self.image_sizes}")
         clash = set(self.params) & (HYPERPARAMETERS | {"nz", "image_size"})
         if clash:
-            raise ValueError(f"architecture {self.name!r}: params shadow hyperparameters {sorted(clash)}")
+            raise ValueError(f"{where}: params shadow hyperparameters {sorted(clash)}")
 
 
 @dataclass(frozen=True)
@@ -198,9 +257,15 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
+        where = f"dataset {self.name!r}"
+        _check_description("dataset", self.name, self.description)
         if not callable(self.load):
-            raise TypeError(f"dataset {self.name!r}: load must be callable")
-        _check_params(self.params)
+            raise TypeError(f"{where}: load must be callable")
+        if self.download is not None and not callable(self.download):
+            raise TypeError(f"{where}: download must be callable or None")
+        if not isinstance(self.how_to_get, str):
+            raise TypeError(f"{where}: how_to_get must be a string")
+        _check_params(where, self.params)
 
 
 @dataclass(frozen=True)
@@ -216,6 +281,7 @@ class LossSpec:
 
     def __post_init__(self) -> None:
         _check_name("loss", self.name)
+        _check_description("loss", self.name, self.description)
         if not callable(self.build):
             raise TypeError(f"loss {self.name!r}: build must be callable")
 
@@ -236,6 +302,13 @@ class PresetSpec:
 
     def __post_init__(self) -> None:
         _check_name("preset", self.name)
+        _check_description("preset", self.name, self.description)
+        for kind, value in (("architecture", self.arch), ("dataset", self.data)):
+            if value is not None:
+                _check_name(kind, value)
         unknown = set(self.values) - HYPERPARAMETERS - {"set"}
         if unknown:
             raise ValueError(f"preset {self.name!r}: unknown values {sorted(unknown)}")
+        _check_hyperparameters(f"preset {self.name!r}", {k: v for k, v in self.values.items() if k != "set"})
+        if not isinstance(self.values.get("set", {}), Mapping):
+            raise ValueError(f"preset {self.name!r}: values['set'] must be a dict of parameter -> value")
