@@ -183,7 +183,7 @@ def export(source, onnx_path, fp16, opset, force) -> None:
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), help="[default: onnx for an .onnx SOURCE, else torch]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Also write a PNG grid of the first 64 images.")
-@click.option("--workers", type=int, help="PNG encoding processes [default: CPU count].")
+@click.option("--workers", type=int, help="PNG encoding threads [default: CPU count; 0 = inline].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (or write into a non-empty directory).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
