@@ -39,7 +39,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         if mode in ("I", "F") and a.max() <= 255:
             top = 255.0  # an 'I' image that only uses 8 bits
         a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
+        return Image.fromarray(a).convert("RGB")  # (H, W) uint8 -> L
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

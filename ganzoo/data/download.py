@@ -14,6 +14,7 @@ when done, so an interrupted extraction is redone, a finished one is not.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import tarfile
@@ -88,7 +89,7 @@ def fetch(url: str, dest: str | os.PathLike, size: int | None = None, sha256: st
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         if isinstance(exc, GanzooError):
             raise
         got = part.stat().st_size if part.exists() else 0

@@ -50,11 +50,12 @@ def load(request):
             raise ValueError(f"unknown breed(s) {', '.join(unknown)} (e.g. {', '.join(names[:5])})")
         wanted = sorted(names.index(lookup[b.lower().replace("_", " ")]) for b in p["breeds"])
     label_of = {b: i for i, b in enumerate(breeds)}
+    by_wnid = {b.split("-")[0]: b for b in breeds}  # Kaggle file names start with the breed's WordNet id
 
     files, skipped, bad_annotations = [], 0, 0
     for path, breed in entries:
         note = index.get(path.stem)
-        breed = breed or (note[1] if note else None)
+        breed = breed or (note[1] if note else by_wnid.get(path.stem.split("_")[0]))
         label = label_of.get(breed) if breed else None
         if wanted is not None and label not in wanted:
             continue
@@ -116,5 +117,6 @@ def ganzoo_register_datasets(register):
             needs_data_dir=True,
             how_to_get=HOW_TO_GET,
             download=download,
+            defaults={"flip": True},  # a dog facing left is as much a dog: twice the data for free
         )
     )
