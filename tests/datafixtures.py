@@ -106,6 +106,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         header = self.headers.get("Range")
         if header and self.ranges and header.startswith("bytes="):
             start = int(header[6:].split("-")[0])
+            if start >= len(body):
+                self.send_error(416)
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:

@@ -43,6 +43,13 @@ def test_an_interrupted_transfer_leaves_only_a_part_file_and_resumes(tmp_path):
         assert requests[-1][1] is not None and requests[-1][1].startswith("bytes=")  # asked for the rest only
 
 
+def test_a_complete_part_file_is_finished_without_downloading_again(tmp_path):
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD)  # e.g. a crash between the last byte and the rename
+    with http_server({"/f.bin": PAYLOAD}) as (url, requests):
+        dest = fetch(url + "f.bin", tmp_path / "f.bin", size=len(PAYLOAD), progress=False)
+        assert dest.read_bytes() == PAYLOAD and len(requests) == 1
+
+
 def test_a_server_without_ranges_restarts_the_file(tmp_path):
     (tmp_path / "f.bin.part").write_bytes(b"stale bytes from another attempt")
     with http_server({"/f.bin": PAYLOAD}, ranges=False) as (url, _):

@@ -42,26 +42,36 @@ class FeedAugment:
     def active(self) -> bool:
         return self.flip or self.affine
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """x: (B, 3, H, W) float in [-1, 1] on any device; ``generator`` is a CPU generator."""
-        B = x.shape[0]
-        if self.flip:
-            flip = (torch.rand(B, generator=generator) < 0.5).to(x.device, non_blocking=True)  # (B,)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    def draw(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The random choices for one batch, on the CPU: flip mask (B,) bool and affine theta (B, 2, 3)."""
+        flip = torch.rand(batch, generator=generator) < 0.5 if self.flip else None  # (B,)
+        theta = None
         if self.affine:
-            u = torch.rand(B, 4, generator=generator) * 2 - 1  # (B, 4) uniform in [-1, 1]
+            u = torch.rand(batch, 4, generator=generator) * 2 - 1  # (B, 4) uniform in [-1, 1]
             scale = 1.0 + self.zoom * u[:, 0]  # > 1 zooms in
             shear = torch.tan(torch.deg2rad(self.shear * u[:, 1]))
-            tx, ty = 2 * self.translate * u[:, 2], 2 * self.translate * u[:, 3]  # grid units span 2
-            theta = torch.zeros(B, 2, 3)
+            theta = torch.zeros(batch, 2, 3)
             theta[:, 0, 0] = 1 / scale
             theta[:, 0, 1] = shear / scale
             theta[:, 1, 1] = 1 / scale
-            theta[:, 0, 2] = tx
-            theta[:, 1, 2] = ty
+            theta[:, 0, 2] = 2 * self.translate * u[:, 2]  # grid units: the side spans 2
+            theta[:, 1, 2] = 2 * self.translate * u[:, 3]
+        return flip, theta
+
+    @staticmethod
+    def apply(x: torch.Tensor, flip: torch.Tensor | None, theta: torch.Tensor | None) -> torch.Tensor:
+        """x: (B, 3, H, W) float on any device; ``flip``/``theta`` from ``draw``."""
+        if flip is not None:
+            flip = flip.to(x.device, non_blocking=True)
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if theta is not None:
             grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         return x
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x: (B, 3, H, W) float in [-1, 1] on any device; ``generator`` is a CPU generator."""
+        return self.apply(x, *self.draw(x.shape[0], generator))
 
 
 def parse_policy(policy: str | list | tuple | None) -> tuple[str, ...]:

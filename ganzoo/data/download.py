@@ -89,6 +89,10 @@ def fetch(url: str, dest: str | os.PathLike, size: int | None = None, sha256: st
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
+    except urllib.error.HTTPError as exc:
+        if not (exc.code == 416 and have):  # 416 on a resume: the .part already holds the whole file
+            raise GanzooError(f"downloading {url} failed ({exc})") from exc
+        total = size
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         if isinstance(exc, GanzooError):
             raise

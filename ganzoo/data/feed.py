@@ -40,6 +40,9 @@ class BatchFeed:
         # (N, H, W, 3) uint8 -> (N, 3, H, W) uint8, once
         host = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
         self.on_device = _fits_on_device(host.numel(), device)
+        # On the CPU the batch is gathered and scaled with numpy: single-threaded, so it does
+        # not wait on OpenMP threads that the training step (or a busy machine) keeps busy.
+        self._numpy = host.numpy() if device.type == "cpu" else None
         if self.on_device:
             self.images = host.to(device)
         else:
@@ -69,10 +72,24 @@ class BatchFeed:
         """Batch number ``index`` of the run: (B, 3, H, W) float in [-1, 1] on the device."""
         epoch, i = divmod(index, self.batches_per_epoch)
         idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
-        x = self.images.index_select(0, idx)  # (B, 3, H, W) uint8
-        if not self.on_device:
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        x = x.float().div_(127.5).sub_(1.0)
+        flip = theta = None
         if self.augment is not None:
-            x = self.augment(x, batch_generator(self.seed, index))
+            flip, theta = self.augment.draw(len(idx), batch_generator(self.seed, index))
+        if self._numpy is not None:
+            u8 = self._numpy[idx.numpy()]  # (B, 3, H, W) uint8, a copy
+            if flip is not None:
+                m = flip.numpy()
+                u8[m] = u8[m][..., ::-1]  # horizontal flip
+                flip = None
+            x = u8.astype(np.float32)
+            x *= 1 / 127.5
+            x -= 1.0
+            x = torch.from_numpy(x)
+        else:
+            x = self.images.index_select(0, idx)  # (B, 3, H, W) uint8
+            if not self.on_device:
+                x = x.pin_memory().to(self.device, non_blocking=True)
+            x = x.float().div_(127.5).sub_(1.0)
+        if flip is not None or theta is not None:
+            x = FeedAugment.apply(x, flip, theta)
         return x.contiguous(memory_format=self.memory_format)
