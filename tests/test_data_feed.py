@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ganzoo.data import BatchFeed
 from ganzoo.data.augment import DiffAugment, FeedAugment
@@ -93,3 +94,24 @@ def test_on_cuda_the_set_lives_on_the_device_and_augments_there():
     assert x.is_cuda and x.shape == (8, 3, 16, 16)
     cpu = BatchFeed(_images(), 8, torch.device("cpu"), seed=0, augment=FeedAugment(flip=True, zoom=0.1)).batch(3)
     torch.testing.assert_close(x.cpu(), cpu, atol=1e-4, rtol=0)
+
+
+def test_augmented_training_resumes_exactly(tmp_path, cli):
+    """N+M steps in one go equal N steps then a resume for M, with feed augmentation and DiffAugment on."""
+    from ganzoo.checkpoint import load_checkpoint
+
+    images = _images(n=16)
+    (tmp_path / "imgs").mkdir()
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(tmp_path / "imgs" / f"{i}.png")
+    args = ["--arch", "dcgan", "--image-size", "16", "--set", "ngf=8", "--set", "ndf=8", "--batch-size", "4",
+            "--no-progress", "--data", "folder", "--data-dir", str(tmp_path / "imgs"), "--set", "flip=true",
+            "--set", "zoom=0.1", "--set", "translate=0.1", "--set", "diffaugment=color,translation,cutout",
+            "--device", "cpu"]
+    assert cli("train", *args, "--steps", "6", "--out", str(tmp_path / "whole")).exit_code == 0
+    assert cli("train", *args, "--steps", "3", "--out", str(tmp_path / "split")).exit_code == 0
+    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "6", "--no-progress").exit_code == 0
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")["generator"]
+    split = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["generator"]
+    for key in whole:
+        torch.testing.assert_close(whole[key], split[key], rtol=0, atol=0)

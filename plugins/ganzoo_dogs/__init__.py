@@ -73,11 +73,13 @@ def load(request):
                 skipped += 1  # a tiny, distant dog
                 continue
             files.append(ImageFile(str(path), box=with_margin(box, p["margin"]), label=label))
-    if bad_annotations:
-        import logging
+    import logging
 
-        logging.getLogger("ganzoo").warning("dogs: %d unreadable annotation file(s); those photos are centre-cropped",
-                                            bad_annotations)
+    log = logging.getLogger("ganzoo")
+    if bad_annotations:
+        log.warning("dogs: %d unreadable annotation file(s); those photos are centre-cropped", bad_annotations)
+    if skipped:
+        log.info("dogs: %d dog(s) with a box under min_box=%d pixels left out", skipped, p["min_box"])
     if wanted is not None:  # compact ids 0..k-1 in breed order
         remap = {old: new for new, old in enumerate(wanted)}
         files = [ImageFile(f.path, f.box, remap[f.label]) for f in files]
