@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from ganzoo.checkpoint import save_checkpoint
 from ganzoo.config import TrainConfig
 from ganzoo.data import BatchFeed
+from ganzoo.data.augment import DiffAugment, FeedAugment
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
 from ganzoo.run_dir import RunDir
@@ -57,7 +58,11 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
-        self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last)
+        augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
+        self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,
+                              augment=augment)
+        # DiffAugment: the same kind of random transform on real and fake, in both phases (identity when off)
+        self.diffaugment = DiffAugment(config.diffaugment) if config.diffaugment else (lambda x: x)
         # One fixed latent batch for every sample grid, drawn from its own generator.
         self.fixed_z = torch.randn(SAMPLE_COUNT, config.nz, generator=torch.Generator().manual_seed(config.seed)).to(device)
         self.step = 0  # generator updates done
@@ -78,8 +83,8 @@ class Trainer:
             z = torch.randn(B, cfg.nz, device=self.device)
             with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
                 fake = G(z)  # (B, 3, S, S)
-            real_logits = D(real).view(-1)
-            fake_logits = D(fake.detach()).view(-1)
+            real_logits = D(self.diffaugment(real)).view(-1)
+            fake_logits = D(self.diffaugment(fake.detach())).view(-1)
             loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
             penalty = getattr(self.loss, "penalty", None)
             if penalty is not None:
@@ -89,7 +94,7 @@ class Trainer:
             self.opt_d.step()
 
         # Phase 2: generator, one update through the just-updated discriminator.
-        loss_g = self.loss.generator_loss(D(fake).view(-1))
+        loss_g = self.loss.generator_loss(D(self.diffaugment(fake)).view(-1))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
