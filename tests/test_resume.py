@@ -39,8 +39,10 @@ def test_six_steps_equal_three_then_resume_to_six(cli, tmp_path):
             assert all(torch.equal(values[k], b[opt]["state"][slot][k]) for k in values), opt
     assert torch.equal(a["rng"]["latent"], b["rng"]["latent"])
     # the resumed run's metrics continue where the first part stopped, without duplicates
-    steps = [r["step"] for r in read_metrics(twice / "metrics.jsonl")]
+    records = read_metrics(twice / "metrics.jsonl")
+    steps = [r["step"] for r in records]
     assert steps == sorted(set(steps)) and steps[-1] == 6
+    assert all(r["gp"] >= 0 for r in records)  # the gradient penalty is logged
 
 
 CHILD = textwrap.dedent("""

@@ -24,7 +24,7 @@ from conftest import TINY
 def test_ema_weights_are_checkpointed_and_sampled(cli, tmp_path):
     out = tmp_path / "run"
     result = cli("train", *TINY, "--steps", "4", "--set", "ema=true", "--set", "ema_decay=0.9",
-                 "--checkpoint-every", "2", "--out", str(out))
+                 "--checkpoint-every", "2", "--sample-every", "4", "--out", str(out))
     assert result.exit_code == 0, result.output
     full = load_checkpoint(out / "checkpoints" / "last.pt")
     snap = load_checkpoint(out / "checkpoints" / "step_000002.pt")
@@ -192,7 +192,7 @@ def test_mixed_precision_is_a_cuda_feature():
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_trains_on_cuda(cli, tmp_path, amp):
     out = tmp_path / amp
-    result = cli("train", *TINY, "--device", "cuda", "--steps", "3", "--set", f"amp={amp}",
+    result = cli("train", *TINY, "--device", "cuda", "--steps", "3", "--set", f"amp={amp}", "--set", "n_critic=2",
                  "--set", "channels_last=true", "--set", "ema=true", "--set", "log_every=1", "--out", str(out))
     assert result.exit_code == 0, result.output
     state = load_checkpoint(out / "checkpoints" / "last.pt")

@@ -45,17 +45,18 @@ class Precision:
         return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.mode])
 
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """loss.backward() and optimizer.step(), through the scaler for fp16."""
+        """loss.backward() and optimizer.step(), through the scaler for fp16.
+
+        The scale is updated after every optimizer step, not once per training step: with
+        n_critic > 1 the D optimizer steps several times, and a GradScaler refuses a second
+        step() of one optimizer before update().
+        """
         if self.scaler is None:
             loss.backward()
             optimizer.step()
         else:
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
-
-    def end_step(self) -> None:
-        """Once per training step, after every optimizer stepped: adjust the fp16 loss scale."""
-        if self.scaler is not None:
             self.scaler.update()
 
     def state_dict(self) -> dict | None:
