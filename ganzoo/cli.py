@@ -130,6 +130,16 @@ def plugins(as_json: bool) -> None:
 @verbose_option
 def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> None:
     """Train a GAN and write a run directory (config, checkpoints, samples, metrics)."""
+    from ganzoo.train.loop import Interrupted
+
+    try:
+        _train(arch, data, preset, set_items, out, resume, no_progress, flags)
+    except Interrupted as stop:  # Ctrl-C / SIGTERM: the checkpoint is saved; one line, no "Error:"
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_code)
+
+
+def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> None:
     from ganzoo.config import resolve_config
     from ganzoo.train import resume_run, start_run
 
