@@ -105,7 +105,8 @@ def plugins(as_json: bool) -> None:
 @click.option("--data", help="Dataset name [default: shapes, or the preset's].")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset lives (or goes, with --download).")
 @click.option("--download", is_flag=True, default=None, help="Download the dataset into --data-dir first.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Where preprocessed image caches go.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Where preprocessed image caches go [default: $GANZOO_CACHE_DIR, else ~/.cache/ganzoo].")
 @click.option("--epochs", type=int, help="Passes over the data [default: the architecture's or 5].")
 @click.option("--steps", type=int, help="Generator updates (instead of --epochs).")
 @click.option("--batch-size", type=int)

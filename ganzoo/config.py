@@ -44,6 +44,9 @@ SETTABLE = {
     "n_critic": Param(1), "label_smoothing": Param(0.0), "ema": Param(False),
     "ema_decay": Param(0.999), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
     "channels_last": Param(False), "log_every": Param(10),
+    # data augmentation (ganzoo.data.augment)
+    "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
+    "diffaugment": Param(""),
 }
 assert set(SETTABLE) - {"log_every"} == HYPERPARAMETERS
 
@@ -78,6 +81,13 @@ class TrainConfig:
     sample_every: int | None = None
     checkpoint_every: int | None = None
     log_every: int = 10
+    # data augmentation: feed-side on real images (flip, zoom, shear in degrees, translate as a
+    # fraction of the side) and DiffAugment policies ("color,translation,cutout") on real and fake
+    flip: bool = False
+    zoom: float = 0.0
+    shear: float = 0.0
+    translate: float = 0.0
+    diffaugment: str = ""
     preset: str | None = None
     ganzoo_version: str = ganzoo.__version__
 
@@ -158,7 +168,8 @@ def resolve_config(registry, *, arch: str | None, data: str | None, preset: str 
     hyper: dict[str, Any] = dict(ENGINE_DEFAULTS)
     hyper["nz"] = arch_spec.latent_size
     hyper["image_size"] = arch_spec.image_sizes[0]
-    hyper.update(arch_spec.defaults)
+    hyper.update(data_spec.defaults)  # what suits the data (e.g. flips for photos) ...
+    hyper.update(arch_spec.defaults)  # ... and the networks, which know best
     arch_params = {k: p.default for k, p in arch_spec.params.items()}
     data_params = {k: p.default for k, p in data_spec.params.items()}
     if preset_spec is not None:
@@ -220,3 +231,18 @@ def validate(config: TrainConfig, arch_spec) -> None:
             raise UsageError(f"{key} must be in [0, 1)")
     if not 0 <= config.label_smoothing < 1:
         raise UsageError("label_smoothing must be in [0, 1)")
+    _validate_augment(config)
+
+
+def _validate_augment(config: TrainConfig) -> None:
+    from ganzoo.data.augment import parse_policy  # imports torch: only reached when a run starts
+
+    for key in ("zoom", "translate"):
+        if not 0 <= getattr(config, key) < 1:
+            raise UsageError(f"--set {key} must be in [0, 1), got {getattr(config, key)}")
+    if not 0 <= config.shear < 90:
+        raise UsageError(f"--set shear must be in [0, 90) degrees, got {config.shear}")
+    try:
+        parse_policy(config.diffaugment)
+    except ValueError as exc:
+        raise UsageError(f"--set diffaugment: {exc}") from None

@@ -24,6 +24,8 @@ HYPERPARAMETERS = frozenset(
         "batch_size", "image_size", "nz", "lr_g", "lr_d", "beta1", "beta2", "loss",
         "epochs", "steps", "sample_every", "checkpoint_every", "n_critic", "label_smoothing",
         "ema", "ema_decay", "amp", "channels_last",
+        # data augmentation (ganzoo.data.augment): feed-side on real images, DiffAugment on both
+        "flip", "zoom", "shear", "translate", "diffaugment",
     }
 )
 
@@ -67,10 +69,14 @@ def _check_hyperparameters(where: str, values: Mapping[str, Any]) -> None:
             ok = _is_number(value) and value > 0
         elif key in _UNIT_INTERVAL:
             ok = _is_number(value) and 0 <= value < 1
-        elif key in {"ema", "channels_last"}:
+        elif key in {"ema", "channels_last", "flip"}:
             ok = isinstance(value, bool)
-        elif key in {"loss", "amp"}:
+        elif key in {"loss", "amp", "diffaugment"}:
             ok = isinstance(value, str)
+        elif key in {"zoom", "translate"}:
+            ok = _is_number(value) and 0 <= value < 1
+        elif key == "shear":
+            ok = _is_number(value) and 0 <= value < 90
         if not ok:
             raise ValueError(f"{where}: default {key}={value!r} is not valid")
 
@@ -244,7 +250,9 @@ class DatasetSpec:
 
     ``needs_data_dir`` datasets get ``--data-dir`` (error when missing); ``how_to_get`` is shown
     to the user when the data cannot be found; ``download(data_dir)``, when given, is what
-    ``--download`` runs before ``load``.
+    ``--download`` runs before ``load``. ``defaults`` holds training hyperparameters that suit
+    the data, typically augmentation (``{"flip": True}`` for photos of animals); the
+    architecture's defaults, presets and flags override them.
     """
 
     name: str
@@ -254,6 +262,7 @@ class DatasetSpec:
     needs_data_dir: bool = False
     how_to_get: str = ""
     download: Callable[[Path], None] | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
@@ -266,6 +275,13 @@ class DatasetSpec:
         if not isinstance(self.how_to_get, str):
             raise TypeError(f"{where}: how_to_get must be a string")
         _check_params(where, self.params)
+        unknown = set(self.defaults) - HYPERPARAMETERS
+        if unknown:
+            raise ValueError(f"{where}: unknown defaults {sorted(unknown)} (known: {', '.join(sorted(HYPERPARAMETERS))})")
+        _check_hyperparameters(where, self.defaults)
+        clash = set(self.params) & (HYPERPARAMETERS | {"nz", "image_size"})
+        if clash:
+            raise ValueError(f"{where}: params shadow hyperparameters {sorted(clash)}")
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,9 @@ def cli():
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Preprocessed-image caches go to a temporary folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("GANZOO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganzoo-cache"))

@@ -1,31 +1,60 @@
 """Training batches from a uint8 image array kept on the training device.
 
 Batch ``b`` of the whole run is a pure function of (seed, b): epoch ``b // batches_per_epoch``
-uses its own seeded permutation. So the data order survives a resume with nothing to save but
-the number of batches consumed.
+uses its own seeded permutation, and feed-side augmentation draws from a generator seeded by
+(seed, b). So the data order survives a resume with nothing to save but the number of batches
+consumed.
+
+On CUDA the whole uint8 set lives on the GPU when it fits in half of the free memory (64x64
+Stanford Dogs crops are ~250 MB; a step then costs one gather, one conversion and the
+augmentation, all on the device). When it does not fit it stays in pinned host memory and
+each batch is gathered on the host and copied asynchronously.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
+from ganzoo.data.augment import FeedAugment, batch_generator
 from ganzoo.errors import UsageError
+
+log = logging.getLogger("ganzoo")
+
+
+def _fits_on_device(nbytes: int, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 2  # leave the other half to the networks and activations
 
 
 class BatchFeed:
     def __init__(self, images: np.ndarray, batch_size: int, device: torch.device, seed: int = 0,
-                 channels_last: bool = False):
+                 channels_last: bool = False, augment: FeedAugment | None = None):
         n = images.shape[0]
         if n < batch_size:
             raise UsageError(f"the dataset has {n} images, fewer than one batch of {batch_size}: lower --batch-size")
-        # (N, H, W, 3) uint8 -> (N, 3, H, W) uint8, once, on the device
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
+        # (N, H, W, 3) uint8 -> (N, 3, H, W) uint8, once
+        host = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+        self.on_device = _fits_on_device(host.numel(), device)
+        # On the CPU the batch is gathered and scaled with numpy: single-threaded, so it does
+        # not wait on OpenMP threads that the training step (or a busy machine) keeps busy.
+        self._numpy = host.numpy() if device.type == "cpu" else None
+        if self.on_device:
+            self.images = host.to(device)
+        else:
+            log.info("the image set (%.1f GB) does not fit on %s: batches are copied from pinned host memory",
+                     host.numel() / 1e9, device)
+            self.images = host.pin_memory()
         self.batch_size = batch_size
         self.batches_per_epoch = n // batch_size  # the last partial batch is dropped
         self.seed = seed
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.augment = augment if augment is not None and augment.active else None
         self._epoch = -1
         self._perm: torch.Tensor | None = None
 
@@ -35,7 +64,7 @@ class BatchFeed:
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self), generator=g).to(self.device)
+            self._perm = torch.randperm(len(self), generator=g).to(self.images.device)
             self._epoch = epoch
         return self._perm
 
@@ -43,5 +72,24 @@ class BatchFeed:
         """Batch number ``index`` of the run: (B, 3, H, W) float in [-1, 1] on the device."""
         epoch, i = divmod(index, self.batches_per_epoch)
         idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
-        x = self.images.index_select(0, idx).float().div_(127.5).sub_(1.0)
+        flip = theta = None
+        if self.augment is not None:
+            flip, theta = self.augment.draw(len(idx), batch_generator(self.seed, index))
+        if self._numpy is not None:
+            u8 = self._numpy[idx.numpy()]  # (B, 3, H, W) uint8, a copy
+            if flip is not None:
+                m = flip.numpy()
+                u8[m] = u8[m][..., ::-1]  # horizontal flip
+                flip = None
+            x = u8.astype(np.float32)
+            x *= 1 / 127.5
+            x -= 1.0
+            x = torch.from_numpy(x)
+        else:
+            x = self.images.index_select(0, idx)  # (B, 3, H, W) uint8
+            if not self.on_device:
+                x = x.pin_memory().to(self.device, non_blocking=True)
+            x = x.float().div_(127.5).sub_(1.0)
+        if flip is not None or theta is not None:
+            x = FeedAugment.apply(x, flip, theta)
         return x.contiguous(memory_format=self.memory_format)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ganzoo.checkpoint import save_checkpoint
 from ganzoo.config import TrainConfig
 from ganzoo.data import BatchFeed
+from ganzoo.data.augment import DiffAugment, FeedAugment
 from ganzoo.errors import GanzooError
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
@@ -95,7 +96,11 @@ class Trainer:
         self.opt_d = make_adam(self.D, config.lr_d, (config.beta1, config.beta2), device)
         self.precision = Precision(config.amp, device)
         self.ema = EMA(self.G, config.ema_decay) if config.ema else None
-        self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last)
+        augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
+        self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,
+                              augment=augment)
+        # DiffAugment: the same kind of random transform on real and fake, in both phases (identity when off)
+        self.diffaugment = DiffAugment(config.diffaugment) if config.diffaugment else (lambda x: x)
         # Latents come from their own generator, so nothing else that draws random numbers
         # (dropout, penalties, a plugin) changes them; its state is checkpointed.
         self.latent_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -124,8 +129,8 @@ class Trainer:
             with amp.autocast():
                 with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
                     fake = G(z)  # (B, 3, S, S)
-                real_logits = D(real).view(-1)  # (B,)
-                fake_logits = D(fake.detach()).view(-1)  # (B,)
+                real_logits = D(self.diffaugment(real)).view(-1)  # (B,)
+                fake_logits = D(self.diffaugment(fake.detach())).view(-1)  # (B,)
                 loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:
                 # In fp32: a double backward in fp16 would underflow, and the scaler cannot see inside it.
@@ -139,7 +144,7 @@ class Trainer:
         D.requires_grad_(False)
         try:
             with amp.autocast():
-                loss_g = self.loss.generator_loss(D(fake).view(-1))
+                loss_g = self.loss.generator_loss(D(self.diffaugment(fake)).view(-1))
             self.opt_g.zero_grad(set_to_none=True)
             amp.backward_step(loss_g, self.opt_g)
         finally:

@@ -19,7 +19,7 @@ from ganzoo.train.loop import Trainer
 log = logging.getLogger("ganzoo")
 
 
-def _prepare(config: TrainConfig, registry):
+def _prepare(config: TrainConfig, registry, progress: bool = True):
     dataset = registry.dataset(config.data)
     request = DatasetRequest(
         data_dir=Path(config.data_dir).expanduser() if config.data_dir else None,
@@ -27,9 +27,10 @@ def _prepare(config: TrainConfig, registry):
         params=config.data_params,
         download=config.download,
     )
-    loaded = load_images(dataset, request)
+    loaded = load_images(dataset, request, cache_dir=config.cache_dir, progress=progress)
     if loaded.skipped:
-        log.warning("dataset %s: skipped %d unreadable items", config.data, loaded.skipped)
+        log.warning("dataset %s: skipped %d item(s) in all (unreadable files, or left out by the dataset's filters)",
+                    config.data, loaded.skipped)
     log.info("dataset %s: %d images at %dx%d", config.data, len(loaded.images), config.image_size, config.image_size)
     return loaded
 
@@ -41,7 +42,7 @@ def start_run(config: TrainConfig, out: str | Path, progress: bool = True, regis
     run = RunDir(out)
     run.check_new()
     # Data and networks first: a bad dataset or plugin leaves no half-made run directory behind.
-    loaded = _prepare(config, registry)
+    loaded = _prepare(config, registry, progress=progress)
     trainer = Trainer(config, run, registry, loaded.images, device)
     run.create(config.to_json())
     trainer.fit(progress=progress)
@@ -79,7 +80,7 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")
     if state["config"].get("arch") != config.arch:
         raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
-    loaded = _prepare(config, registry)
+    loaded = _prepare(config, registry, progress=progress)
     trainer = Trainer(config, run, registry, loaded.images, device)
     trainer.load_state(state)
     write_json(run.config_path, config.to_json())

@@ -1,0 +1,67 @@
+"""``folder``: any folder of images, searched recursively; optional labels from subfolders.
+
+Files are chosen by extension (JPEG, PNG, BMP, GIF, TIFF, WebP, PPM/PGM/PBM, any case);
+hidden files and folders (``.DS_Store``, ``._photo.jpg``, ``.git/``) are left out. ganzoo
+decodes, converts (RGBA, grayscale, CMYK, palette, 16-bit), centre-crops, resizes and caches
+them; files that turn out not to be images are skipped and counted.
+"""
+
+import ganzoo
+from ganzoo import DatasetSpec, Param, hookimpl
+
+ganzoo.require_api("1.0")
+
+EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+
+
+def find_images(root):
+    """Sorted image paths under ``root`` (recursive, hidden entries skipped, links not followed)."""
+    import os
+
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(folder, f) for f in sorted(files)
+                     if not f.startswith(".") and f.lower().endswith(EXTENSIONS))
+    return found
+
+
+def load(request):
+    import os
+
+    from ganzoo import ImageFile, ImageSet
+
+    root = request.data_dir
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root} (--data-dir must be a folder of images)")
+    paths = find_images(root)
+    if not paths:
+        raise FileNotFoundError(f"no image files ({', '.join(EXTENSIONS)}) under {root}")
+    if not request.params["labels"]:
+        return ImageSet(files=[ImageFile(p) for p in paths], source_key=f"folder:{root.resolve()}")
+    classes = sorted({os.path.relpath(p, root).split(os.sep)[0] for p in paths if os.sep in os.path.relpath(p, root)})
+    if not classes:
+        raise FileNotFoundError(f"labels=true needs one subfolder per class under {root}, found only loose files")
+    index = {name: i for i, name in enumerate(classes)}
+    files, loose = [], 0
+    for p in paths:
+        parts = os.path.relpath(p, root).split(os.sep)
+        if len(parts) == 1:
+            loose += 1  # a file beside the class folders belongs to no class
+            continue
+        files.append(ImageFile(p, label=index[parts[0]]))
+    return ImageSet(files=files, class_names=classes, skipped=loose, source_key=f"folder:{root.resolve()}:labels")
+
+
+@hookimpl
+def ganzoo_register_datasets(register):
+    register(
+        DatasetSpec(
+            name="folder",
+            description="Any folder of images (recursive); optional labels from subfolders",
+            load=load,
+            params={"labels": Param(False, "class labels from the first-level subfolders")},
+            needs_data_dir=True,
+            how_to_get="Point --data-dir at a folder of images (JPEG, PNG, ...; subfolders are searched).",
+        )
+    )
