@@ -129,7 +129,14 @@ def plugins(as_json: bool) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
 def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> None:
-    """Train a GAN and write a run directory (config, checkpoints, samples, metrics)."""
+    """Train a GAN and write a run directory (config, checkpoints, samples, metrics).
+
+    \b
+    Training parameters for --set, besides the flags' own names:
+      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999
+      amp=auto|off|bf16|fp16  channels_last=true  log_every=10
+    Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
+    """
     from ganzoo.train.loop import Interrupted
 
     try:
