@@ -40,7 +40,6 @@ def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False,
     from ganzoo.export.metadata import export_metadata, set_metadata
     from ganzoo.export.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_to_proto
     from ganzoo.fileio import atomic_path
-    from ganzoo.generate.writers import readable
     from ganzoo.source import load_generator, resolve_source
 
     out = Path(out)
@@ -67,7 +66,6 @@ def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False,
     proto.doc_string = f"ganzoo {loaded.arch} generator: z (N, {loaded.nz}) ~ N(0, 1) -> images (N, 3, H, W) in [-1, 1]"
     with atomic_path(out) as tmp:
         onnx.save_model(proto, str(tmp), save_as_external_data=False)
-        readable(tmp)
         check_onnx_file(tmp)
         result = check_parity(tmp, loaded.model, latent_shape, precision)
     return ExportResult(out, loaded.arch, loaded.weights, precision, folded, opset, result.max_abs_error,

@@ -27,11 +27,9 @@ def save_grid(images: np.ndarray, path: str | Path, force: bool = False) -> None
     from PIL import Image
 
     from ganzoo.errors import UsageError
-    from ganzoo.generate.writers import readable
 
     path = Path(path)
     if path.exists() and not force:
         raise UsageError(f"--grid {path} exists (use --force to overwrite it)")
     with atomic_path(path) as tmp:
         Image.fromarray(make_grid(images)).save(tmp, format="PNG")
-        readable(tmp)

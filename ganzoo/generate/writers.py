@@ -4,7 +4,8 @@
   k encoding while batch k+1 is generated. Threads, not processes: Pillow releases the GIL
   while it compresses, and threads need no pickling of pixels and bytes across processes.
   Measured on the 2-core dev machine (benchmarks/generate_bench.py --png 10000), 10,000 64x64
-  PNGs into a zip: inline 13.1 s, threads 5.7 s, processes 13.7 s.
+  PNGs into a zip, machine otherwise quiet: inline 11.1 s, threads 5.9 s, processes 7.3 s.
+  With other jobs loading both cores the order varied from run to run (all within ~1.5x).
 - A .zip is written to a temporary file beside the target and renamed into place when
   complete (``ganzoo.fileio.atomic_path``): a crash never leaves a half-written zip. Members
   are stored, not deflated: PNG data is compressed already.
@@ -15,7 +16,6 @@ Nothing existing is overwritten unless ``force``.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import zipfile
@@ -27,18 +27,6 @@ import numpy as np
 
 from ganzoo.errors import UsageError
 from ganzoo.fileio import atomic_path
-
-
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    umask = os.umask(0)  # the only way to read it; set back at once, and read once per process
-    os.umask(umask)
-    return umask
-
-
-def readable(tmp: Path) -> None:
-    """Give a finished temp file the permissions a plain ``open(..., "w")`` would (mkstemp makes 0600)."""
-    os.chmod(tmp, 0o666 & ~_umask())
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -128,7 +116,6 @@ class DirWriter(_PngSink):
     def _put(self, index: int, png: bytes) -> None:
         with atomic_path(self.path / image_name(index, self.num)) as tmp:
             tmp.write_bytes(png)
-            readable(tmp)
 
     def close(self) -> None:
         self.flush()
@@ -139,7 +126,6 @@ class ZipWriter(_PngSink):
         super().__init__(num, pool, workers)
         _refuse_existing(path, force)
         tmp = stack.enter_context(atomic_path(path))  # renamed into place when the stack closes cleanly
-        readable(tmp)
         self.zip = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED)
 
     def _put(self, index: int, png: bytes) -> None:
@@ -154,7 +140,6 @@ class NpyWriter:
     def __init__(self, path: Path, num: int, image_size: int, force: bool, stack: ExitStack):
         _refuse_existing(path, force)
         tmp = stack.enter_context(atomic_path(path))
-        readable(tmp)
         # (N, H, W, 3) uint8, filled batch by batch
         self.array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(num, image_size, image_size, 3))
         self.index = 0
