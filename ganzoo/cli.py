@@ -129,7 +129,24 @@ def plugins(as_json: bool) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
 def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> None:
-    """Train a GAN and write a run directory (config, checkpoints, samples, metrics)."""
+    """Train a GAN and write a run directory (config, checkpoints, samples, metrics).
+
+    \b
+    Training parameters for --set, besides the flags' own names:
+      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999
+      amp=auto|off|bf16|fp16  channels_last=true  log_every=10
+    Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
+    """
+    from ganzoo.train.loop import Interrupted
+
+    try:
+        _train(arch, data, preset, set_items, out, resume, no_progress, flags)
+    except Interrupted as stop:  # Ctrl-C / SIGTERM: the checkpoint is saved; one line, no "Error:"
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_code)
+
+
+def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> None:
     from ganzoo.config import resolve_config
     from ganzoo.train import resume_run, start_run
 
@@ -148,3 +165,58 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
     log.info("training %s on %s -> %s", config.arch, config.data, out)
     trainer = start_run(config, out, progress=not no_progress, registry=registry)
     click.echo(f"Done: {trainer.step} steps. Run directory: {trainer.run.path}")
+
+
+# ------------------------------------------------------------------------------------ export
+@main.command(context_settings={"show_default": True})
+@click.argument("source", type=click.Path())
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
+@click.option("--fp16", is_flag=True, help="Half-precision weights, input and output (for GPU inference).")
+@click.option("--opset", type=int, help="ONNX opset [default: 18].")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@verbose_option
+def export(source, onnx_path, fp16, opset, force) -> None:
+    """Export the generator of SOURCE (a run directory or checkpoint) to one ONNX file.
+
+    EMA weights when the checkpoint has them; BatchNorm folded; dynamic batch size. The file
+    is checked (onnx checker, onnxruntime vs PyTorch at batch 1, 7, 64) before it is put in place.
+    """
+    from ganzoo.export import export_generator
+
+    result = export_generator(source, onnx_path, fp16=fp16, opset=opset, force=force)
+    errors = ", ".join(f"batch {n}: {e:.2g}" for n, e in result.per_batch.items())
+    click.echo(f"Wrote {result.path}: {result.arch} generator, {result.weights} weights, {result.precision}, "
+               f"opset {result.opset}, {result.folded} BatchNorm folded.")
+    click.echo(f"Check: onnx checker ok; onnxruntime vs PyTorch max abs error {result.max_abs_error:.2g} "
+               f"({errors}; tolerance {result.tolerance:g}).")
+
+
+# ------------------------------------------------------------------------------------ generate
+@main.command(context_settings={"show_default": True})
+@click.argument("source", type=click.Path())
+@click.option("--num", type=int, required=True, help="How many images.")
+@click.option("--out", required=True, type=click.Path(), help="A directory (PNGs), FILE.zip (PNGs) or FILE.npy (uint8 N,H,W,3).")
+@click.option("--batch-size", type=int, default=256)
+@click.option("--seed", type=int, default=0, help="Same seed, same images, whatever the backend and batch size.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), help="[default: onnx for an .onnx SOURCE, else torch]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--grid", type=click.Path(dir_okay=False), help="Also write a PNG grid of the first 64 images.")
+@click.option("--workers", type=int, help="PNG encoding threads [default: CPU count; 0 = inline].")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file (or write into a non-empty directory).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@verbose_option
+def generate(source, num, out, batch_size, seed, backend, device, grid, workers, force, no_progress) -> None:
+    """Generate NUM images from SOURCE: a run directory, a checkpoint or an .onnx file.
+
+    The onnx backend runs on onnxruntime alone (no PyTorch), on CUDA when its provider loads,
+    else on the CPU.
+    """
+    from ganzoo.generate import generate as run_generate
+    from ganzoo.generate import open_backend
+
+    gen = open_backend(source, backend, device, batch_size)
+    click.echo(f"Backend: {gen.description}", err=True)
+    result = run_generate(gen, num, out, seed=seed, batch_size=batch_size, grid=grid, force=force,
+                          progress=not no_progress, workers=workers)
+    click.echo(f"Wrote {result.num} images to {out} in {result.seconds:.1f} s "
+               f"({result.num / result.seconds:.0f} images/s){f'; grid {grid}' if grid else ''}.")

@@ -5,6 +5,7 @@
     RUN/checkpoints/epoch_005.pt | step_000500.pt   generator-only snapshots (small)
     RUN/samples/epoch_005.png | step_000500.png     grids from one fixed latent batch
     RUN/metrics.jsonl        one JSON object per logged step
+    RUN/loss_curve.png       losses and D's outputs over the steps, redrawn as training goes
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class RunDir:
     samples = property(lambda self: self.path / "samples")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     last_checkpoint = property(lambda self: self.checkpoints / "last.pt")
+    loss_curve = property(lambda self: self.path / "loss_curve.png")
 
     def is_run(self) -> bool:
         return self.config_path.is_file()

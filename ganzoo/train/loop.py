@@ -3,10 +3,17 @@
 One step = the discriminator phase (``n_critic`` updates on real and generated batches), then
 the generator phase (one update). The generated batch of the last D update is reused by the G
 phase, as in the pytorch/examples DCGAN, so G runs forward once per step when n_critic is 1.
+
+Exact resume: everything a step reads is either in the checkpoint (weights, optimizers, EMA,
+the fp16 loss scale, the global RNG for dropout and penalties, the latent RNG) or a pure
+function of the seed and the counters (the data order, see ``BatchFeed``). So on the CPU,
+N + M steps in one go and N steps then ``--resume`` for M give bit-identical weights.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -17,32 +24,59 @@ from ganzoo.checkpoint import save_checkpoint
 from ganzoo.config import TrainConfig
 from ganzoo.data import BatchFeed
 from ganzoo.data.augment import DiffAugment, FeedAugment
+from ganzoo.errors import GanzooError
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
 from ganzoo.run_dir import RunDir
-from ganzoo.train.metrics import MetricsLog
+from ganzoo.train.ema import EMA
+from ganzoo.train.metrics import MetricsLog, read_metrics
+from ganzoo.train.precision import Precision
+from ganzoo.train.signals import deferred_stop
+from ganzoo.train.tensorboard import TensorBoardLog
+
+log = logging.getLogger("ganzoo")
 
 SAMPLE_COUNT = 64  # images in each sample grid (8 x 8)
+PLOT_EVERY_LOGS = 10  # redraw loss_curve.png every this many metric records (and at the end)
 
 
-class Interrupted(Exception):
-    """Raised after Ctrl-C once the checkpoint is safely written."""
+class Interrupted(GanzooError):
+    """Ctrl-C or SIGTERM: raised after the checkpoint of the last whole step is safely written."""
 
-    def __init__(self, step: int):
-        super().__init__(step)
+    exit_code = 130
+
+    def __init__(self, step: int, signal_name: str, run: RunDir):
+        super().__init__(
+            f"stopped by {signal_name} at step {step}; checkpoint saved to {run.last_checkpoint} "
+            f"(continue with: ganzoo train --resume {run.path})"
+        )
         self.step = step
+
+
+class NonFiniteLoss(GanzooError):
+    """A loss became NaN or inf: training diverged. The last good checkpoint is kept."""
 
 
 @dataclass
 class StepStats:
-    """Detached per-step values; summed on the device and read at log time only."""
+    """Detached per-step values; summed on the device and read at log time only (no sync per step)."""
 
     loss_d: torch.Tensor
     loss_g: torch.Tensor
     d_real: torch.Tensor  # mean sigmoid(D(x))
     d_fake: torch.Tensor  # mean sigmoid(D(G(z))) in the D phase
-    acc_real: torch.Tensor  # fraction of real images D calls real
-    acc_fake: torch.Tensor  # fraction of fakes D calls fake
+    acc_real: torch.Tensor  # fraction of real images D calls real (logit > 0)
+    acc_fake: torch.Tensor  # fraction of fakes D calls fake (logit < 0)
+    gp: torch.Tensor | None = None  # the gradient penalty, for losses that have one
+
+
+def make_adam(model: torch.nn.Module, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one (CPU and CUDA): one kernel per parameter
+    instead of a dozen elementwise ops; measured 40x faster than the default on the 2-core CPU.
+    Its state dict is the same as the default Adam's, so checkpoints do not depend on it."""
+    if device.type in ("cpu", "cuda"):
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
 
 
 class Trainer:
@@ -54,89 +88,136 @@ class Trainer:
         self.G = build_generator(arch, params).to(device)
         self.D = build_discriminator(arch, params).to(device)
         check_shapes(arch, self.G, self.D, params)
+        if config.channels_last:  # NHWC: what tensor cores want for convolutions under bf16/fp16
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
         self.loss = registry.loss(config.loss).build({"label_smoothing": config.label_smoothing})
-        betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.opt_g = make_adam(self.G, config.lr_g, (config.beta1, config.beta2), device)
+        self.opt_d = make_adam(self.D, config.lr_d, (config.beta1, config.beta2), device)
+        self.precision = Precision(config.amp, device)
+        self.ema = EMA(self.G, config.ema_decay) if config.ema else None
         augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
         self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,
                               augment=augment)
         # DiffAugment: the same kind of random transform on real and fake, in both phases (identity when off)
         self.diffaugment = DiffAugment(config.diffaugment) if config.diffaugment else (lambda x: x)
+        # Latents come from their own generator, so nothing else that draws random numbers
+        # (dropout, penalties, a plugin) changes them; its state is checkpointed.
+        self.latent_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
         # One fixed latent batch for every sample grid, drawn from its own generator.
         self.fixed_z = torch.randn(SAMPLE_COUNT, config.nz, generator=torch.Generator().manual_seed(config.seed)).to(device)
         self.step = 0  # generator updates done
         self.batches = 0  # real batches consumed (the data order's only state)
+        self.saved_step: int | None = None  # step of the last checkpoint written (the last good one)
         self.steps_per_epoch = max(1, self.feed.batches_per_epoch // config.n_critic)
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
+        self._unchecked: torch.Tensor | None = None  # sum of the losses since the last finiteness check
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> StepStats:
-        cfg, G, D = self.config, self.G, self.D
+        cfg, G, D, amp = self.config, self.G, self.D, self.precision
         B = cfg.batch_size
+        penalty = getattr(self.loss, "penalty", None)
+        gp = None
 
         # Phase 1: discriminator, n_critic updates on real and generated batches.
         for k in range(cfg.n_critic):
             real = self.feed.batch(self.batches)  # (B, 3, S, S) in [-1, 1]
             self.batches += 1
             last = k == cfg.n_critic - 1
-            z = torch.randn(B, cfg.nz, device=self.device)
-            with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
-                fake = G(z)  # (B, 3, S, S)
-            real_logits = D(self.diffaugment(real)).view(-1)
-            fake_logits = D(self.diffaugment(fake.detach())).view(-1)
-            loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
-            penalty = getattr(self.loss, "penalty", None)
+            z = torch.randn(B, cfg.nz, device=self.device, generator=self.latent_rng)  # (B, nz)
+            with amp.autocast():
+                with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
+                    fake = G(z)  # (B, 3, S, S)
+                real_logits = D(self.diffaugment(real)).view(-1)  # (B,)
+                fake_logits = D(self.diffaugment(fake.detach())).view(-1)  # (B,)
+                loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:
-                loss_d = loss_d + penalty(D, real, fake.detach())
+                # In fp32: a double backward in fp16 would underflow, and the scaler cannot see inside it.
+                loss_d = loss_d + penalty(D, real, fake.detach().float())
+                gp = getattr(self.loss, "last_penalty", None)
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            amp.backward_step(loss_d, self.opt_d)
 
-        # Phase 2: generator, one update through the just-updated discriminator.
-        loss_g = self.loss.generator_loss(D(self.diffaugment(fake)).view(-1))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        # Phase 2: generator, one update through the just-updated discriminator. D's weights
+        # need no gradients here (stylegan2-ada does the same): their backward is skipped.
+        D.requires_grad_(False)
+        try:
+            with amp.autocast():
+                loss_g = self.loss.generator_loss(D(self.diffaugment(fake)).view(-1))
+            self.opt_g.zero_grad(set_to_none=True)
+            amp.backward_step(loss_g, self.opt_g)
+        finally:
+            D.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(G)
 
         with torch.no_grad():
+            real_logits, fake_logits = real_logits.float(), fake_logits.float()
             return StepStats(
-                loss_d=loss_d.detach(), loss_g=loss_g.detach(),
+                loss_d=loss_d.detach().float(), loss_g=loss_g.detach().float(),
                 d_real=torch.sigmoid(real_logits).mean(), d_fake=torch.sigmoid(fake_logits).mean(),
                 acc_real=(real_logits > 0).float().mean(), acc_fake=(fake_logits < 0).float().mean(),
+                gp=gp,
             )
 
     # ---------------------------------------------------------------- the loop
     def fit(self, progress: bool = True) -> None:
         cfg = self.config
-        metrics = MetricsLog(self.run.metrics_path, resume_step=self.step if self.step else None)
+        resumed = self.step if self.step else None
+        metrics = MetricsLog(self.run.metrics_path, resume_step=resumed)
+        board = TensorBoardLog(self.run.path / "tensorboard", purge_step=resumed)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=None if progress else True, desc=f"{cfg.arch}/{cfg.data}")
         sums: dict[str, torch.Tensor] = {}
-        window_start, window_steps = time.perf_counter(), 0
+        window_start, window_steps, logs = time.perf_counter(), 0, 0
         try:
-            while self.step < self.total_steps:
-                stats = self.train_step()
-                self.step += 1
-                window_steps += 1
-                for key, value in vars(stats).items():
-                    sums[key] = sums[key] + value if key in sums else value
-                bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                    elapsed = time.perf_counter() - window_start
-                    record = self._record(sums, window_steps, elapsed)
-                    metrics.write(record)
-                    bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-                                    img_s=f"{record['images_per_s']:.0f}")
-                    sums, window_start, window_steps = {}, time.perf_counter(), 0
-                self._at_boundary()
-        except KeyboardInterrupt:
+            with deferred_stop() as stop:
+                while self.step < self.total_steps:
+                    stats = self.train_step()
+                    self.step += 1
+                    window_steps += 1
+                    for key, value in vars(stats).items():
+                        if value is not None:
+                            sums[key] = sums[key] + value if key in sums else value
+                    watch = stats.loss_d + stats.loss_g
+                    self._unchecked = watch if self._unchecked is None else self._unchecked + watch
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        self._check_finite()
+                        record = self._record(sums, window_steps, time.perf_counter() - window_start)
+                        metrics.write(record)
+                        board.write(record)
+                        logs += 1
+                        if logs % PLOT_EVERY_LOGS == 0:
+                            self.plot()
+                        bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
+                                        img_s=f"{record['images_per_s']:.0f}")
+                        sums, window_start, window_steps = {}, time.perf_counter(), 0
+                    self._at_boundary()
+                    if stop:
+                        self.save()
+                        raise Interrupted(self.step, stop.requested, self.run)
+        finally:
             bar.close()
-            self.save()
             metrics.close()
-            raise Interrupted(self.step) from None
-        bar.close()
-        metrics.close()
+            board.close()
+            if logs:
+                self.plot()
+
+    def _check_finite(self) -> None:
+        """Stop on a NaN/inf loss before anything derived from it is written (one sync)."""
+        if self._unchecked is None:
+            return
+        value, self._unchecked = float(self._unchecked), None
+        if math.isfinite(value):
+            return
+        kept = (f"the last good checkpoint is {self.run.last_checkpoint} (step {self.saved_step})"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        raise NonFiniteLoss(
+            f"a loss became {value} by step {self.step}: training diverged and stopped; {kept}. "
+            "Try a lower learning rate, another --loss, or amp=off"
+        )
 
     def _record(self, sums: dict, n: int, elapsed: float) -> dict:
         record = {"step": self.step, "epoch": round(self.batches / self.feed.batches_per_epoch, 4)}
@@ -166,20 +247,35 @@ class Trainer:
             self.save(snapshot=self.run.checkpoints / f"{name}.pt")
 
     # ---------------------------------------------------------------- outputs
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that samples and exports: the EMA weights when on."""
+        return self.ema.model if self.ema is not None else self.G
+
     @torch.no_grad()
     def sample(self, path) -> None:
         """A grid from the fixed latent batch, in eval mode (as the exported generator runs)."""
-        self.G.eval()
+        G = self.sampler
+        was_training = G.training
+        G.eval()
         try:
-            save_grid(self.G(self.fixed_z), path)
+            save_grid(G(self.fixed_z), path)
         finally:
-            self.G.train()
+            G.train(was_training)
+
+    def plot(self) -> None:
+        from ganzoo.train.plots import plot_losses
+
+        records = read_metrics(self.run.metrics_path) if self.run.metrics_path.exists() else []
+        if records:
+            cfg = self.config
+            plot_losses(records, self.run.loss_curve, title=f"{cfg.arch} on {cfg.data}, loss {cfg.loss}")
 
     def state(self) -> dict:
-        rng = {"torch": torch.get_rng_state()}
+        rng = {"torch": torch.get_rng_state(), "latent": self.latent_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
+        state = {
             "kind": "full",
             "config": self.config.to_json(),
             "generator": self.G.state_dict(),
@@ -189,6 +285,12 @@ class Trainer:
             "progress": {"step": self.step, "batches": self.batches},
             "rng": rng,
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+            state["progress"]["ema_updates"] = self.ema.updates
+        if self.precision.scaler is not None:
+            state["scaler"] = self.precision.state_dict()
+        return state
 
     def load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["generator"])
@@ -197,14 +299,31 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["progress"]["step"])
         self.batches = int(state["progress"]["batches"])
+        self.saved_step = self.step
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"], int(state["progress"].get("ema_updates", self.step)))
+            else:  # EMA switched on for a run that had none: start the average from the weights
+                self.ema = EMA(self.G, self.config.ema_decay)
+        self.precision.load_state_dict(state.get("scaler"))
         torch.set_rng_state(state["rng"]["torch"])
+        if "latent" in state["rng"]:
+            self.latent_rng.set_state(state["rng"]["latent"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
 
     def save(self, snapshot=None) -> None:
-        """Rewrite last.pt (full state); optionally also a small generator-only snapshot."""
+        """Rewrite last.pt (full state); optionally also a small generator-only snapshot.
+
+        Never after a non-finite loss: the last good checkpoint must survive a divergence.
+        """
+        self._check_finite()
         state = self.state()
         save_checkpoint(self.run.last_checkpoint, state)
+        self.saved_step = self.step
         if snapshot is not None:
-            save_checkpoint(snapshot, {"kind": "generator", "config": state["config"],
-                                       "generator": state["generator"], "progress": state["progress"]})
+            small = {"kind": "generator", "config": state["config"], "generator": state["generator"],
+                     "progress": state["progress"]}
+            if "ema" in state:
+                small["ema"] = state["ema"]
+            save_checkpoint(snapshot, small)

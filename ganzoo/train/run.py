@@ -71,6 +71,10 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     if not run.last_checkpoint.exists():
         raise UsageError(f"{run.path} has no checkpoints/last.pt to resume from")
     device = resolve_device(config.device)
+    # A process killed while writing (kill -9, power loss) leaves its temporary file behind;
+    # last.pt itself is always whole (written to a temporary name, then renamed).
+    for stale in run.checkpoints.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
     state = load_checkpoint(run.last_checkpoint, map_location=device)
     if state.get("kind") != "full":
         raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")

@@ -1,0 +1,100 @@
+"""torch -> ONNX for a ganzoo generator.
+
+Why the dynamo exporter (``torch.onnx.export(..., dynamo=True)``, the default in torch 2.14):
+its graph for the built-ins is just the layers (Reshape, ConvTranspose/Gemm/Resize/Conv, Relu,
+Tanh), with the batch dimension symbolic, whereas the TorchScript exporter leaves a
+Shape/Gather/Concat chain for every ``view(z.shape[0], ...)`` and is deprecated. We take its
+``model_proto`` and save it ourselves so the file is self-contained (the dynamo exporter
+writes weights to a side ``.data`` file by default) and carries our metadata.
+
+The batch dimension is declared dynamic and the example batch has 2 rows: with 1 row
+torch.export specialises the batch dimension to the constant 1.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import warnings
+from contextlib import contextmanager, redirect_stdout
+
+import torch
+from torch import nn
+
+from ganzoo.errors import GanzooError
+
+log = logging.getLogger("ganzoo")
+
+DEFAULT_OPSET = 18  # ConvTranspose/Resize/Gemm are stable long before; 18 is the dynamo exporter's floor
+MIN_OPSET = 18
+
+
+class ExportError(GanzooError):
+    """The generator cannot be expressed in ONNX (an unsupported operator, data-dependent control flow)."""
+
+
+_OP_PATTERNS = (
+    r"(aten::[\w.]+|aten\.[\w.]+|torch\.ops\.[\w.]+)",  # "No decompositions registered for aten::foo"
+    r"operator '?([\w:.]+)'?",
+)
+
+
+def _operator_in(message: str) -> str | None:
+    for pattern in _OP_PATTERNS:
+        match = re.search(pattern, message)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line naming the operator that did not export, when the exporter's message has one."""
+    chain, e = [], exc
+    while e is not None and len(chain) < 6:
+        chain.append(f"{type(e).__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    text = "\n".join(chain)
+    op = _operator_in(text)
+    if op:
+        return f"operator {op} has no ONNX translation (rewrite that part of the generator with supported ops)"
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    return next((line.strip() for line in plain.splitlines() if line.strip()), type(exc).__name__)[:300]
+
+
+@contextmanager
+def _quiet_loggers():
+    """The exporter and onnxscript log every optimisation pass at INFO; keep that for --verbose."""
+    verbose = log.isEnabledFor(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo")]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, saved):
+            lg.setLevel(level)
+
+
+def export_to_proto(model: nn.Module, latent_shape: tuple[int, ...], opset: int, fp16: bool):
+    """Export ``model`` (already eval, BatchNorm folded) and return the ONNX ModelProto.
+
+    Input ``z``: (batch, *latent_shape), float32 (float16 with ``fp16``); output ``images``.
+    """
+    dtype = torch.float16 if fp16 else torch.float32
+    model = model.to(dtype)
+    example = torch.zeros(2, *latent_shape, dtype=dtype)  # (2, *latent): batch >= 2 keeps it symbolic
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    chatter = io.StringIO()
+    try:
+        with warnings.catch_warnings(), redirect_stdout(chatter), _quiet_loggers():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                model, (example,), dynamo=True, opset_version=opset, input_names=["z"], output_names=["images"],
+                dynamic_shapes=({0: batch},), optimize=True, verbose=False, external_data=False,
+            )
+    except Exception as exc:
+        log.debug("exporter output:\n%s", chatter.getvalue())
+        raise ExportError(f"the generator does not export: {_describe_failure(exc)}") from exc
+    return program.model_proto

@@ -1,0 +1,201 @@
+"""The onnxruntime backend: runs an exported generator without importing torch.
+
+Provider choice: CUDA when onnxruntime offers it and the session really runs on it (onnxruntime
+falls back to CPU silently when the CUDA libraries fail to load, so ``get_providers()`` is
+checked after the session is made), else CPU, and ``provider`` says which one runs.
+
+CUDA settings, and why:
+- ``cudnn_conv_algo_search=HEURISTIC``: the default EXHAUSTIVE search picked algorithms 6x
+  slower for these ConvTranspose graphs at batch 4096 on an H100 (ANCHORS.md).
+- ``prefer_nhwc=1`` where the build has it: cuDNN's fast fp16 kernels are NHWC (+25% measured).
+- IO binding with one fixed batch size: latents are copied into a device buffer bound once,
+  the images stay on the device until the single copy back per batch, and a short last
+  batch is padded so the shapes (and the chosen algorithms) never change.
+CPU settings: all graph optimisations, one intra-op thread per physical core (hyperthreads
+only contend for the same FPU), sequential execution (the graph is a chain).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ganzoo.errors import GanzooError, UsageError
+
+log = logging.getLogger("ganzoo")
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (Linux /proc/cpuinfo), else the logical count."""
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        cores, phys = set(), None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "physical id":
+                phys = value.strip()
+            elif key == "core id":
+                cores.add((phys, value.strip()))
+        return max(1, min(len(cores) or logical, logical))
+    except OSError:
+        return max(1, logical)
+
+
+def cuda_device_present() -> bool:
+    """Whether the CUDA driver sees a GPU, asked of libcuda directly (no torch, no onnxruntime).
+
+    onnxruntime-gpu lists its CUDA provider even on a machine without a GPU and then prints
+    errors when it fails to load; asking the driver first keeps CPU machines quiet.
+    """
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1" if os.name != "nt" else "nvcuda.dll")
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except (OSError, AttributeError):
+        return False
+
+
+def cuda_provider_options(prefer_nhwc: bool = True) -> dict[str, str]:
+    options = {"device_id": "0", "cudnn_conv_algo_search": "HEURISTIC"}
+    if prefer_nhwc:
+        options["prefer_nhwc"] = "1"
+    return options
+
+
+def _session_options(ort, threads: int | None):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = threads or physical_cores()
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3  # warnings about unused initializers etc. are noise for a user
+    return so
+
+
+def make_session(path: str | Path, device: str = "auto", threads: int | None = None):
+    """An InferenceSession on CUDA (``device`` auto/cuda, when it loads) or the CPU."""
+    import onnxruntime as ort
+
+    so = _session_options(ort, threads)
+    want_cuda = device in ("auto", "cuda") and CUDA in ort.get_available_providers() and cuda_device_present()
+    if device == "cuda" and not want_cuda:
+        raise UsageError("--device cuda was asked for, but there is no GPU or this onnxruntime has no CUDA provider (try --device auto)")
+    if want_cuda:
+        ort.set_default_logger_severity(3)  # a failed CUDA load is reported below, in one line
+        if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels, where installed
+            try:
+                ort.preload_dlls()
+            except Exception:  # pragma: no cover - best effort; the session check below decides
+                pass
+    try:
+        if want_cuda:
+            for nhwc in (True, False):  # older builds reject prefer_nhwc
+                try:
+                    sess = ort.InferenceSession(str(path), so, providers=[(CUDA, cuda_provider_options(nhwc)), CPU])
+                    break
+                except Exception:
+                    if not nhwc:
+                        raise
+            if sess.get_providers()[0] == CUDA:
+                return sess
+            if device == "cuda":
+                raise GanzooError("onnxruntime could not load its CUDA provider (CUDA/cuDNN libraries missing?)")
+            log.warning("onnxruntime's CUDA provider did not load (CUDA 13 / cuDNN 9 libraries missing?); falling back to the CPU")
+        return ort.InferenceSession(str(path), so, providers=[CPU])
+    except GanzooError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GanzooError(f"onnxruntime cannot load {path}: {first[:300]}") from None
+
+
+def read_metadata(sess) -> dict[str, str]:
+    return dict(sess.get_modelmeta().custom_metadata_map)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, 3, H, W) float in [-1, 1] -> (N, H, W, 3) uint8, rounded like ganzoo.images.to_uint8."""
+    x = np.clip(images.astype(np.float32, copy=False), -1.0, 1.0)
+    x = np.rint((x + 1.0) * 127.5)
+    return x.astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+class OnnxGenerator:
+    """Latents (numpy) in, uint8 images (numpy, NHWC) out, through onnxruntime."""
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, device: str = "auto", batch_size: int = 256, threads: int | None = None):
+        self.path = Path(path)
+        self.session = make_session(self.path, device, threads)
+        self.provider = self.session.get_providers()[0]
+        meta = read_metadata(self.session)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise UsageError(f"{self.path}: the graph has inputs {[i.name for i in inputs]}; ganzoo generates from one input `z`")
+        self.input = inputs[0]
+        self.output_name = self.session.get_outputs()[0].name
+        if self.input.type not in _NP_TYPES:
+            raise UsageError(f"{self.path}: input {self.input.name} is {self.input.type}, expected float or float16")
+        self.dtype = _NP_TYPES[self.input.type]
+        try:
+            self.latent_shape = tuple(json.loads(meta["ganzoo.latent_shape"]))
+        except (KeyError, ValueError):
+            dims = self.input.shape[1:]
+            if not all(isinstance(d, int) for d in dims):
+                raise UsageError(f"{self.path}: no ganzoo.latent_shape metadata and input dims {dims} are not fixed") from None
+            self.latent_shape = tuple(dims)
+        self.metadata = meta
+        try:
+            self.image_size = int(meta["ganzoo.image_size"])
+        except (KeyError, ValueError):  # a foreign file: ask the graph
+            self.image_size = int(self.session.run(None, {self.input.name: np.zeros((1, *self.latent_shape), self.dtype)})[0].shape[-1])
+        self.batch_size = batch_size
+        self._binding = None
+
+    @property
+    def description(self) -> str:
+        where = "CUDA" if self.provider == CUDA else f"CPU, {self.session.get_session_options().intra_op_num_threads} threads"
+        precision = "fp16" if self.dtype == np.float16 else "fp32"
+        return f"onnxruntime {precision} on {where} ({self.provider})"
+
+    def _run_cuda(self, z: np.ndarray) -> np.ndarray:
+        """One fixed-size batch through IO binding; returns host float images (B, 3, H, W)."""
+        import onnxruntime as ort
+
+        if self._binding is None:
+            shape = (self.batch_size, *self.latent_shape)
+            self._z_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, self.dtype, "cuda", 0)
+            self._binding = self.session.io_binding()
+            self._binding.bind_ortvalue_input(self.input.name, self._z_dev)
+            self._binding.bind_output(self.output_name, "cuda", 0)
+        self._z_dev.update_inplace(np.ascontiguousarray(z))
+        self.session.run_with_iobinding(self._binding)
+        return self._binding.get_outputs()[0].numpy()  # the one device -> host copy
+
+    def images(self, z: np.ndarray) -> np.ndarray:
+        """(n, *latent) float32 -> (n, 3, H, W) float images, n <= batch_size on CUDA."""
+        n = z.shape[0]
+        z = z.astype(self.dtype, copy=False)
+        if self.provider == CUDA:
+            if n < self.batch_size:  # pad: a constant shape keeps the cuDNN plans and bindings valid
+                z = np.concatenate([z, np.zeros((self.batch_size - n, *self.latent_shape), self.dtype)])
+            return self._run_cuda(z)[:n]
+        return self.session.run([self.output_name], {self.input.name: z})[0]
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        """(n, *latent) float32 -> (n, H, W, 3) uint8."""
+        return to_uint8(self.images(z))

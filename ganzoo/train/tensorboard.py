@@ -1,0 +1,37 @@
+"""Optional TensorBoard event files (``RUN/tensorboard/``) when the ``tensorboard`` package is
+installed; without it, nothing happens. metrics.jsonl stays the record of truth."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("ganzoo")
+
+
+class TensorBoardLog:
+    def __init__(self, logdir: str | Path, purge_step: int | None = None):
+        self._writer = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard not installed: an optional extra
+            return
+        # purge_step drops events logged after the checkpoint a resumed run restarts from
+        self._writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
+        log.debug("TensorBoard events in %s", logdir)
+
+    @property
+    def enabled(self) -> bool:
+        return self._writer is not None
+
+    def write(self, record: dict) -> None:
+        if self._writer is None:
+            return
+        step = record["step"]
+        for key, value in record.items():
+            if key not in ("step", "time") and isinstance(value, (int, float)):
+                self._writer.add_scalar(f"train/{key}", value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

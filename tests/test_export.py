@@ -1,0 +1,168 @@
+"""ganzoo export: BatchNorm folding, the ONNX file's contract, the self-check, and user errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from export_helpers import make_run
+from ganzoo.export.fold import fold_batchnorm
+from ganzoo.source import load_generator, resolve_source
+
+CONTRACT_KEYS = {"ganzoo.arch", "ganzoo.latent_shape", "ganzoo.image_size", "ganzoo.channels",
+                 "ganzoo.output_range", "ganzoo.version", "ganzoo.config"}
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "cifar"])
+def test_folding_removes_every_batchnorm_and_keeps_the_output(tmp_path, arch):
+    g = load_generator(resolve_source(make_run(tmp_path, arch))).model
+    folded, n = fold_batchnorm(g)
+    assert n == sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in g.modules()) == 3
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in folded.modules())
+    z = torch.randn(5, g.fc[0].in_features if arch == "cifar" else g.nz)
+    with torch.no_grad():
+        assert torch.allclose(folded(z), g(z), atol=1e-5)
+
+
+def test_folding_leaves_what_it_cannot_fold():
+    # BatchNorm after a ReLU is not an affine map of the conv output: leave it alone
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4)).eval()
+    folded, n = fold_batchnorm(model)
+    assert n == 0 and isinstance(folded[2], nn.BatchNorm2d)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "cifar"])
+def test_export_writes_a_self_describing_checked_file(tmp_path, cli, arch):
+    run = make_run(tmp_path, arch)
+    out = tmp_path / "gen.onnx"
+    result = cli("export", str(run), "--onnx", str(out))
+    assert result.exit_code == 0, result.output
+    assert "max abs error" in result.output and "batch 64" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{arch}-run", "gen.onnx"]  # one file, no .data, no temp
+
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    assert not any(node.op_type == "BatchNormalization" for node in model.graph.node)
+    assert [i.name for i in model.graph.input] == ["z"] and [o.name for o in model.graph.output] == ["images"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert CONTRACT_KEYS <= set(meta)
+    config = json.loads((run / "config.json").read_text())
+    assert meta["ganzoo.arch"] == arch and json.loads(meta["ganzoo.config"]) == config
+    assert json.loads(meta["ganzoo.latent_shape"]) == [config["nz"]]
+    assert json.loads(meta["ganzoo.output_range"]) == [-1, 1] and meta["ganzoo.channels"] == "3"
+
+    # any batch size runs and matches PyTorch
+    g = load_generator(resolve_source(run)).model
+    for n in (3, 130):
+        z = np.random.default_rng(n).standard_normal((n, config["nz"]), dtype=np.float32)
+        images = _session(out).run(None, {"z": z})[0]
+        assert images.shape == (n, 3, 32, 32)
+        with torch.no_grad():
+            np.testing.assert_allclose(images, g(torch.from_numpy(z)).numpy(), atol=1e-4)
+
+
+def test_export_uses_the_ema_weights(tmp_path, cli):
+    run = make_run(tmp_path, "dcgan", ema=True)
+    out = tmp_path / "gen.onnx"
+    assert cli("export", str(run), "--onnx", str(out)).exit_code == 0
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    loaded = load_generator(resolve_source(run))
+    assert loaded.weights == "ema"
+    z = np.random.default_rng(0).standard_normal((4, 100), dtype=np.float32)
+    got = _session(out).run(None, {"z": z})[0]
+    loaded.model.load_state_dict(state["generator"])
+    with torch.no_grad():
+        plain = loaded.model(torch.from_numpy(z)).numpy()
+        loaded.model.load_state_dict(state["ema"])
+        ema = loaded.model(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(got, ema, atol=1e-4)
+    assert np.abs(got - plain).max() > 1e-2
+    assert {p.key: p.value for p in onnx.load(str(out)).metadata_props}["ganzoo.weights"] == "ema"
+
+
+def test_fp16_export(tmp_path, cli):
+    run = make_run(tmp_path, "cifar")
+    out = tmp_path / "gen16.onnx"
+    result = cli("export", str(run), "--onnx", str(out), "--fp16")
+    assert result.exit_code == 0, result.output
+    sess = _session(out)
+    assert sess.get_inputs()[0].type == "tensor(float16)"
+    assert sess.get_modelmeta().custom_metadata_map["ganzoo.precision"] == "fp16"
+
+
+def test_a_failed_self_check_leaves_no_file(tmp_path, cli, monkeypatch):
+    from ganzoo.export import check
+
+    monkeypatch.setitem(check.TOLERANCE, "fp32", 0.0)  # any rounding difference now fails
+    run = make_run(tmp_path, "dcgan")
+    result = cli("export", str(run), "--onnx", str(tmp_path / "gen.onnx"))
+    assert result.exit_code == 1
+    assert "differs from PyTorch" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dcgan-run"]
+
+
+def test_an_unexportable_generator_names_the_operator(tmp_path, cli):
+    from ganzoo import ArchitectureSpec, hookimpl
+    from ganzoo.testing import plugin_registered
+
+    class Bessel(nn.Module):
+        def __init__(self, nz: int, size: int):
+            super().__init__()
+            self.fc, self.size = nn.Linear(nz, 3 * size * size), size
+
+        def forward(self, z):  # (N, nz) -> (N, 3, S, S); i0 has no ONNX translation
+            return torch.tanh(torch.special.i0(self.fc(z))).view(z.shape[0], 3, self.size, self.size)
+
+    class Plugin:
+        @hookimpl
+        def ganzoo_register_architectures(self, register):
+            register(ArchitectureSpec(
+                name="bessel", description="a generator with an operator ONNX lacks", image_sizes=(16,), latent_size=8,
+                build_generator=lambda p: Bessel(p["nz"], p["image_size"]),
+                build_discriminator=lambda p: nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 1)),
+            ))
+
+    with plugin_registered(Plugin()):
+        from ganzoo.checkpoint import save_checkpoint
+        from ganzoo.config import resolve_config
+        from ganzoo.plugins import load_registry
+
+        config = resolve_config(load_registry(), arch="bessel", data="shapes", flags={"steps": 1})
+        ckpt = tmp_path / "bessel.pt"
+        save_checkpoint(ckpt, {"kind": "generator", "config": config.to_json(),
+                               "generator": Bessel(8, 16).state_dict()})
+        result = cli("export", str(ckpt), "--onnx", str(tmp_path / "b.onnx"))
+    assert result.exit_code == 1
+    assert "bessel_i0" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "b.onnx").exists()
+
+
+def test_user_errors_are_one_line(tmp_path, cli):
+    run = make_run(tmp_path, "dcgan")
+    (tmp_path / "taken.onnx").write_bytes(b"keep me")
+    cases = [
+        ((str(tmp_path / "nope"), "--onnx", str(tmp_path / "a.onnx")), 2, "does not exist"),
+        ((str(run), "--onnx", str(tmp_path / "taken.onnx")), 2, "--force"),
+        ((str(run), "--onnx", str(tmp_path / "a.txt")), 2, ".onnx"),
+        ((str(run), "--onnx", str(tmp_path / "a.onnx"), "--opset", "9"), 2, "opset"),
+    ]
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    cases.append(((str(bad), "--onnx", str(tmp_path / "a.onnx")), 1, "not a readable ganzoo checkpoint"))
+    for args, code, words in cases:
+        result = cli("export", *args)
+        assert result.exit_code == code, (args, result.output)
+        assert words in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert (tmp_path / "taken.onnx").read_bytes() == b"keep me"
