@@ -33,6 +33,17 @@ def test_one_crop_per_annotated_dog(tmp_path, registry, kaggle):
     assert np.bincount(loaded.labels).tolist() == expected["per_breed"]
 
 
+def test_layouts_found_below_or_beside_data_dir(tmp_path, registry):
+    make_dogs(tmp_path / "kaggle", kaggle=True)
+    (tmp_path / "kaggle" / "all-dogs").rename(tmp_path / "kaggle" / "inner")
+    (tmp_path / "kaggle" / "all-dogs").mkdir()
+    (tmp_path / "kaggle" / "inner").rename(tmp_path / "kaggle" / "all-dogs" / "all-dogs")  # the zip unpacked twice
+    assert len(_load(registry, tmp_path / "kaggle").images) == 6
+    make_dogs(tmp_path / "stanford")
+    assert len(_load(registry, tmp_path / "stanford" / "Images").images) == 6  # pointed at Images/ itself
+    assert len(_load(registry, tmp_path).images) == 6  # two datasets below: the first found (sorted) is used
+
+
 def test_the_two_dogs_of_one_photo_are_different_crops(tmp_path, registry):
     make_dogs(tmp_path)
     crops = _load(registry, tmp_path).images

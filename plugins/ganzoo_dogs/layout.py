@@ -51,11 +51,15 @@ def _candidates(data_dir: Path) -> list[Path]:
 
 def find_layout(data_dir: Path) -> DogsLayout | None:
     """The dataset under ``data_dir``, or None (``looked_in`` is then unknown to the caller)."""
+    if data_dir.name in ("Images", "all-dogs", "Annotation"):
+        data_dir = data_dir.parent  # pointed at a part of the dataset: look beside it too
     dirs = _candidates(data_dir)
     for d in dirs:
         for name, kind in (("Images", "original"), ("all-dogs", "kaggle")):
             images = d / name
-            if images.is_dir():
+            # Kaggle's zip is often unpacked to all-dogs/all-dogs/: take the folder that holds the photos
+            if images.is_dir() and (kind == "original" or any(f.lower().endswith(IMAGE_EXTENSIONS)
+                                                              for f in os.listdir(images))):
                 annotations = d / "Annotation"
                 if not annotations.is_dir():
                     annotations = next((c for c in dirs if c.name == "Annotation"), None)
