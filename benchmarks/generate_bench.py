@@ -14,7 +14,8 @@ Variants (each timed as the median of --repeats batches after --warmup, CUDA-syn
 - torch eager fp32: the naive baseline (on CUDA with PyTorch's defaults, TF32 convs allowed);
 - torch tuned: on CUDA fp16 weights + channels_last + CUDA graph replay; on the CPU
   channels_last fp32 (oneDNN's blocked layouts; reduced precision does not pay on these CPUs);
-- onnxruntime CPU fp32 (ganzoo's session settings);
+- onnxruntime CPU fp32 (ganzoo's session settings: no thread spinning); with --spinning also
+  with onnxruntime's default spinning threads;
 - onnxruntime CUDA fp32 and fp16: HEURISTIC conv algorithm search, prefer_nhwc, IO binding
   with latents and images on the device (the generation loop copies images back once per batch;
   that copy is left out here as it is for torch).
@@ -145,8 +146,8 @@ def torch_variants(g, nz: int, batch: int, device: torch.device):
         yield "torch channels_last fp32", run_cl
 
 
-def ort_cpu_variant(path: Path, nz: int, batch: int):
-    sess = make_session(path, device="cpu")
+def ort_cpu_variant(path: Path, nz: int, batch: int, spinning: bool = False):
+    sess = make_session(path, device="cpu", spinning=spinning)
     z = np.random.default_rng(0).standard_normal((batch, nz), dtype=np.float32)
     name = sess.get_inputs()[0].name
     return lambda: sess.run(["images"], {name: z})
@@ -188,6 +189,8 @@ def bench(args) -> dict:
                 variants = list(torch_variants(g, nz, batch, device))
                 if batch <= args.max_cpu_batch or not cuda:
                     variants.append(("onnxruntime CPU fp32", ort_cpu_variant(files["fp32"], nz, batch)))
+                    if args.spinning:  # onnxruntime's default thread spinning, for comparison
+                        variants.append(("onnxruntime CPU fp32, spinning threads", ort_cpu_variant(files["fp32"], nz, batch, True)))
                 if ort_cuda:
                     variants.append(("onnxruntime CUDA fp32", ort_cuda_variant(files["fp32"], nz, batch, fp16=False)))
                     variants.append(("onnxruntime CUDA fp16", ort_cuda_variant(files["fp16"], nz, batch, fp16=True)))
@@ -294,6 +297,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5, help="timed batches per variant (median)")
     ap.add_argument("--max-cpu-batch", type=int, default=256, help="on a GPU machine, run onnxruntime CPU only up to this batch")
+    ap.add_argument("--spinning", action="store_true", help="also time onnxruntime CPU with its default thread spinning")
     ap.add_argument("--png", type=int, default=0, help="also time writing this many 64x64 PNGs into a zip")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/generate.json"))
     ap.add_argument("--readme", type=Path, help="replace the table between the generate-bench markers in this file")

@@ -4,7 +4,8 @@
   k encoding while batch k+1 is generated. Threads, not processes: Pillow releases the GIL
   while it compresses, and threads need no pickling of pixels and bytes across processes.
   Measured on the 2-core dev machine (benchmarks/generate_bench.py --png 10000), 10,000 64x64
-  PNGs into a zip: inline 13.1 s, threads 5.7 s, processes 13.7 s.
+  PNGs into a zip, machine otherwise quiet: inline 11.1 s, threads 5.9 s, processes 7.3 s.
+  With other jobs loading both cores the order varied from run to run (all within ~1.5x).
 - A .zip is written to a temporary file beside the target and renamed into place when
   complete (``ganzoo.fileio.atomic_path``): a crash never leaves a half-written zip. Members
   are stored, not deflated: PNG data is compressed already.
