@@ -35,8 +35,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # the unpickler raises many types (KeyError, EOFError, ...) on foreign bytes
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanzooError(f"{path} is not a readable ganzoo checkpoint ({first[:200]})") from None
+        # The unpickler's messages can be bare (a KeyError on a byte value reads "174812789"): name the type.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+        raise GanzooError(f"{path} is not a readable ganzoo checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanzooError(f"{path} is not a ganzoo checkpoint")
     if state.get("format_version", 0) > FORMAT_VERSION:
