@@ -77,6 +77,8 @@ def test_tensorboard_events_when_installed(cli, tmp_path):
 def test_ctrl_c_saves_the_last_whole_step_and_resumes(cli, tmp_path, monkeypatch):
     out = tmp_path / "run"
     real_step = Trainer.train_step
+    # What the process had before: default_int_handler normally, SIG_IGN under `make test &`.
+    handler_before = signal.getsignal(signal.SIGINT)
 
     def step_then_ctrl_c(self):
         stats = real_step(self)
@@ -94,7 +96,7 @@ def test_ctrl_c_saves_the_last_whole_step_and_resumes(cli, tmp_path, monkeypatch
     monkeypatch.setattr(Trainer, "train_step", real_step)
     assert cli("train", "--resume", str(out), "--no-progress").exit_code == 0
     assert load_checkpoint(out / "checkpoints" / "last.pt")["progress"]["step"] == 6
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
 
 
 class NaNAfterThree:
