@@ -55,6 +55,8 @@ class Evil:
         return (print, ("pwned",))
 
 
+# torch warns that the crafted file's pickle protocol is not its default: that is the point
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_code_in_a_checkpoint_never_runs(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:

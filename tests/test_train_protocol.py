@@ -67,11 +67,39 @@ def test_loss_curve_png_is_written(cli, tmp_path):
     assert np.asarray(image.convert("L")).std() > 5  # curves were drawn, not a blank canvas
 
 
+def _tensorboard_scalars(logdir, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
 def test_tensorboard_events_when_installed(cli, tmp_path):
     pytest.importorskip("tensorboard")
     out = tmp_path / "run"
-    assert cli("train", *TINY, "--steps", "2", "--set", "log_every=1", "--out", str(out)).exit_code == 0
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert cli("train", *TINY, "--steps", "4", "--set", "log_every=1", "--out", str(out)).exit_code == 0
+    assert cli("train", "--resume", str(out), "--steps", "6").exit_code == 0
+    loss_g = _tensorboard_scalars(out / "tensorboard", "train/loss_g")
+    # every step once, the checkpoint's own step included, and the same values metrics.jsonl holds
+    assert [step for step, _ in loss_g] == [1, 2, 3, 4, 5, 6]
+    logged = {r["step"]: r["loss_g"] for r in read_metrics(out / "metrics.jsonl")}
+    assert [round(v, 4) for _, v in loss_g] == [round(logged[s], 4) for s in range(1, 7)]
+
+
+def test_tensorboard_hides_what_a_killed_run_logged_after_its_checkpoint(tmp_path):
+    pytest.importorskip("tensorboard")
+    from ganzoo.train.tensorboard import TensorBoardLog
+
+    first = TensorBoardLog(tmp_path)  # logged to step 4, but its last checkpoint was step 2
+    for step in (1, 2, 3, 4):
+        first.write({"step": step, "loss_g": float(step)})
+    first.close()
+    resumed = TensorBoardLog(tmp_path, purge_step=3)
+    for step in (3, 4, 5):
+        resumed.write({"step": step, "loss_g": 10.0 * step})
+    resumed.close()
+    assert _tensorboard_scalars(tmp_path, "train/loss_g") == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0), (5, 50.0)]
 
 
 def test_ctrl_c_saves_the_last_whole_step_and_resumes(cli, tmp_path, monkeypatch):

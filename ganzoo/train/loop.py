@@ -166,7 +166,8 @@ class Trainer:
         cfg = self.config
         resumed = self.step if self.step else None
         metrics = MetricsLog(self.run.metrics_path, resume_step=resumed)
-        board = TensorBoardLog(self.run.path / "tensorboard", purge_step=resumed)
+        # TensorBoard drops events at steps >= purge_step: the checkpoint's own step stays logged
+        board = TensorBoardLog(self.run.path / "tensorboard", purge_step=resumed + 1 if resumed else None)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=None if progress else True, desc=f"{cfg.arch}/{cfg.data}")
         sums: dict[str, torch.Tensor] = {}

@@ -16,7 +16,8 @@ class TensorBoardLog:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: an optional extra
             return
-        # purge_step drops events logged after the checkpoint a resumed run restarts from
+        # purge_step: the first step a resumed run logs again; events from the killed run at or
+        # after it are hidden, as metrics.jsonl drops its records after the checkpoint
         self._writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
         log.debug("TensorBoard events in %s", logdir)
 
