@@ -67,3 +67,40 @@ def test_jpeg_draft_decoding_matches_full_decoding(tmp_path):
     with Image.open(path) as img:
         full = np.asarray(img.convert("RGB").crop(square_box(box, 800, 600)).resize((32, 32), Image.LANCZOS)).astype(int)
     assert np.abs(fast - full).mean() < 4
+
+
+def _rotated_jpeg(path, orientation):
+    """A 120x80 stored JPEG: red, with a green 20x20 square in its stored top-left corner,
+    tagged with an EXIF orientation (6: a viewer turns it 90 degrees clockwise)."""
+    stored = np.zeros((80, 120, 3), np.uint8)
+    stored[...] = (220, 30, 30)
+    stored[:20, :20] = (30, 220, 30)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+
+
+def _is_green(pixels):  # mean colour of a region, (H, W, 3)
+    r, g, _ = pixels.reshape(-1, 3).mean(axis=0)
+    return g > 150 and r < 100
+
+
+def test_exif_rotated_photo_is_shown_upright(tmp_path):
+    stored = np.full((80, 120, 3), (220, 30, 30), np.uint8)
+    stored[:20] = (30, 220, 30)  # a green band along the stored top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees clockwise, the band is the right edge of an 80x120 photo
+    Image.fromarray(stored).save(tmp_path / "rotated.jpg", quality=95, exif=exif)
+    out = decode_file(str(tmp_path / "rotated.jpg"), 16)  # centre square of the upright photo
+    assert _is_green(out[:, -2:]) and not _is_green(out[:2, :])
+
+
+@pytest.mark.parametrize("orientation, green_corner", [(1, (0, 0)), (6, (0, 1)), (3, (1, 1)), (8, (1, 0))])
+def test_annotated_box_is_cut_from_the_stored_grid_then_turned_upright(tmp_path, orientation, green_corner):
+    # Annotation tools read the stored pixels, so the box (0, 0, 40, 40) holds the green square
+    # in its top-left corner whatever the tag says; upright, that corner moves with the rotation.
+    path = tmp_path / f"o{orientation}.jpg"
+    _rotated_jpeg(path, orientation)
+    out = decode_file(str(path), 16, box=(0, 0, 40, 40))
+    quadrants = {(i, j): out[i * 8:(i + 1) * 8, j * 8:(j + 1) * 8] for i in (0, 1) for j in (0, 1)}
+    assert [q for q, pixels in quadrants.items() if _is_green(pixels)] == [green_corner]

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 #: Bump when the pixels this module produces change: it is part of every cache key.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: annotated crops of EXIF-rotated photos are cut from the stored grid
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels (PASCAL VOC order)
 
@@ -74,8 +74,20 @@ def square_resize(img: Image.Image, size: int, box: Box | None = None) -> np.nda
     return np.asarray(img, dtype=np.uint8)
 
 
+#: EXIF orientation -> the transpose that shows the stored pixels upright (EXIF tag 0x0112)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
 def decode_file(path: str, size: int, box: Box | None = None) -> np.ndarray | None:
-    """Decode ``path`` into (size, size, 3) uint8, or ``None`` when it is not a usable image."""
+    """Decode ``path`` into (size, size, 3) uint8, or ``None`` when it is not a usable image.
+
+    ``box`` is in the stored pixel grid (as annotation tools read the file). Without a box the
+    photo is turned upright by its EXIF orientation, then centre-cropped; with one, the box is
+    cropped from the stored grid first and the crop is then turned upright, so rotated photos
+    keep their annotations.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF/ICC chatter from odd files is not the user's concern
@@ -87,17 +99,16 @@ def decode_file(path: str, size: int, box: Box | None = None) -> np.ndarray | No
                     scale = size / side  # <= 1 when the crop is larger than the target
                     if scale < 1:
                         img.draft("RGB", (max(1, int(full_w * scale)), max(1, int(full_h * scale))))
-                img = ImageOps.exif_transpose(img)  # also loads the pixels
-                if box is not None:
-                    # draft() and EXIF rotation change the pixel grid the box was given in
-                    box = _map_box(box, (full_w, full_h), img.size)
-                return square_resize(img, size, box)
+                if box is None:
+                    return square_resize(ImageOps.exif_transpose(img), size)  # exif_transpose loads the pixels
+                orientation = img.getexif().get(0x0112)
+                img.load()
+                # draft() decoded a smaller grid than the one the box was given in
+                sx, sy = img.size[0] / full_w, img.size[1] / full_h
+                box = (int(box[0] * sx), int(box[1] * sy), int(round(box[2] * sx)), int(round(box[3] * sy)))
+                pixels = square_resize(img, size, box)  # (size, size, 3), stored orientation
+                if orientation in _UPRIGHT:
+                    pixels = np.asarray(Image.fromarray(pixels).transpose(_UPRIGHT[orientation]))
+                return pixels
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, ZeroDivisionError, EOFError):
         return None
-
-
-def _map_box(box: Box, original: tuple[int, int], now: tuple[int, int]) -> Box:
-    sx, sy = now[0] / original[0], now[1] / original[1]
-    if abs(sx - sy) > 0.05 and abs(now[0] / original[1] - now[1] / original[0]) < 0.05:
-        return box  # EXIF rotated by 90 degrees: boxes are given on the stored grid; keep them unscaled
-    return (int(box[0] * sx), int(box[1] * sy), int(round(box[2] * sx)), int(round(box[3] * sy)))
