@@ -82,19 +82,6 @@ class UnloadedPlugin:
         """One line for the user: which plugin, which distribution, what went wrong."""
         return f"{self.origin.describe()} {self.status}: {self.reason}"
 
-    def as_json(self) -> dict:
-        # Same keys as a registered entry (kind ``plugin``), plus ``status`` and ``error``.
-        return {
-            "kind": "plugin",
-            "name": self.origin.plugin,
-            "description": self.message,
-            "plugin": self.origin.plugin,
-            "distribution": self.origin.distribution,
-            "version": self.origin.version,
-            "status": self.status,
-            "error": self.reason,
-        }
-
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
