@@ -228,3 +228,15 @@ def test_mixed_precision_trains_on_cuda(cli, tmp_path, amp):
     state = load_checkpoint(out / "checkpoints" / "last.pt")
     assert ("scaler" in state) == (amp == "fp16") and "ema" in state
     assert all(np.isfinite(r["loss_d"]) for r in read_metrics(out / "metrics.jsonl"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_on_cuda_including_a_cpu_run_moved_to_cuda(cli, tmp_path):
+    cuda_run, cpu_run = tmp_path / "cuda", tmp_path / "cpu"
+    assert cli("train", *TINY, "--device", "cuda", "--steps", "2", "--set", "ema=true", "--out", str(cuda_run)).exit_code == 0
+    assert cli("train", "--resume", str(cuda_run), "--steps", "4").exit_code == 0
+    assert cli("train", *TINY, "--device", "cpu", "--steps", "2", "--out", str(cpu_run)).exit_code == 0
+    assert cli("train", "--resume", str(cpu_run), "--device", "cuda", "--steps", "4").exit_code == 0
+    for run in (cuda_run, cpu_run):
+        assert load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["step"] == 4

@@ -307,11 +307,16 @@ class Trainer:
             else:  # EMA switched on for a run that had none: start the average from the weights
                 self.ema = EMA(self.G, self.config.ema_decay)
         self.precision.load_state_dict(state.get("scaler"))
-        torch.set_rng_state(state["rng"]["torch"])
-        if "latent" in state["rng"]:
-            self.latent_rng.set_state(state["rng"]["latent"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        # torch accepts RNG states only as CPU byte tensors, whatever device the generator is on
+        rng = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in state["rng"].items()}
+        torch.set_rng_state(rng["torch"])
+        if "latent" in rng and rng["latent"].numel() == self.latent_rng.get_state().numel():
+            self.latent_rng.set_state(rng["latent"])
+        elif "latent" in rng:  # CPU and CUDA generators keep different states: moved between devices
+            self.latent_rng.manual_seed(self.config.seed + 1 + self.step)
+            log.info("the run moved between CPU and CUDA: latents continue from a new seed (not bit-exact)")
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     def save(self, snapshot=None) -> None:
         """Rewrite last.pt (full state); optionally also a small generator-only snapshot.

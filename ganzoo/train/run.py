@@ -75,7 +75,8 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     # last.pt itself is always whole (written to a temporary name, then renamed).
     for stale in run.checkpoints.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
-    state = load_checkpoint(run.last_checkpoint, map_location=device)
+    # On the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest to the device
+    state = load_checkpoint(run.last_checkpoint, map_location="cpu")
     if state.get("kind") != "full":
         raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")
     if state["config"].get("arch") != config.arch:
