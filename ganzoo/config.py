@@ -151,6 +151,18 @@ def _apply_set(pairs, arch_spec, data_spec, hyper: dict, arch_params: dict, data
             raise UsageError(f"--set {exc}") from None
 
 
+SCHEDULE = ("sample_every", "checkpoint_every")  # counted in the run's unit (epochs or steps)
+
+
+def default_every(total: int) -> int:
+    """Ten sample grids and ten checkpoints per run by default."""
+    return max(1, total // 10)
+
+
+def _unit(hyper: Mapping[str, Any]) -> str:
+    return "steps" if hyper.get("steps") is not None else "epochs"
+
+
 def resolve_config(registry, *, arch: str | None, data: str | None, preset: str | None = None,
                    flags: Mapping[str, Any] | None = None, set_items=()) -> TrainConfig:
     """Build the TrainConfig for a new run. ``flags`` holds explicit command-line values (None =
@@ -177,20 +189,28 @@ def resolve_config(registry, *, arch: str | None, data: str | None, preset: str 
         preset_set = values.pop("set", {})
         hyper.update(values)
         _apply_set(list(preset_set.items()), arch_spec, data_spec, hyper, arch_params, data_params)
+    base_unit, base_schedule = _unit(hyper), {k: hyper.get(k) for k in SCHEDULE}
     # An explicit --steps replaces a default or preset epoch count (and vice versa).
     if "steps" in flags:
         hyper["epochs"] = None
     if "epochs" in flags:
         hyper["steps"] = None
     hyper.update({k: v for k, v in flags.items() if k in SETTABLE})
-    _apply_set(parse_set(set_items), arch_spec, data_spec, hyper, arch_params, data_params)
+    set_pairs = parse_set(set_items)
+    _apply_set(set_pairs, arch_spec, data_spec, hyper, arch_params, data_params)
 
     if hyper.get("steps") is not None:
         hyper["epochs"] = None
+    if _unit(hyper) != base_unit:
+        # "samples every 5" from a preset counted epochs; under --steps it would mean every 5 steps
+        given = set(flags) | {key for key, _ in set_pairs}
+        for key in SCHEDULE:
+            if key not in given and hyper.get(key) == base_schedule[key]:
+                hyper[key] = None
     total = hyper["steps"] if hyper.get("steps") is not None else hyper["epochs"]
-    for key in ("sample_every", "checkpoint_every"):
+    for key in SCHEDULE:
         if hyper.get(key) is None and isinstance(total, int):
-            hyper[key] = max(1, total // 10)  # ten grids / checkpoints per run by default
+            hyper[key] = default_every(total)
     config = TrainConfig(
         arch=arch_spec.name,
         data=data_spec.name,

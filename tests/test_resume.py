@@ -1,5 +1,6 @@
 """Exact resume, and checkpoints that survive kill -9 or come from somewhere else."""
 
+import json
 import os
 import signal
 import subprocess
@@ -109,3 +110,16 @@ def test_a_bad_last_checkpoint_is_a_one_line_error(cli, short_run, damage, messa
     result = cli("train", "--resume", str(short_run), "--steps", "2", "--no-progress")
     assert result.exit_code in (1, 2)
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_resuming_in_another_unit_rescales_the_schedule(cli, tmp_path):
+    out = tmp_path / "run"
+    # 256 images / batch 16 = 16 steps per epoch; an --epochs 2 run samples every epoch
+    assert cli("train", *TINY, "--epochs", "2", "--out", str(out)).exit_code == 0
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert cli("train", "--resume", str(out), "--steps", "52").exit_code == 0
+    # 52 steps: a grid and a snapshot every 5 steps (52 // 10), not after every step
+    new = sorted(p.name for p in (out / "samples").iterdir() if p.name.startswith("step_"))
+    assert new == ["step_000035.png", "step_000040.png", "step_000045.png", "step_000050.png", "step_000052.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["steps"], config["epochs"], config["sample_every"], config["checkpoint_every"]) == (52, None, 5, 5)

@@ -204,6 +204,17 @@ def test_flags_override_a_preset(preset_registry):
     assert (config.lr_g, config.lr_d, config.steps, config.epochs, config.arch_params["dropout"]) == (3e-4, 5e-4, 50, None, 0.0)
 
 
+def test_a_presets_epoch_schedule_is_not_read_as_steps(preset_registry):
+    # dcgan64 samples every 5 epochs; with --steps 2000 that must not become a grid every 5 steps
+    config = resolve_config(preset_registry, arch=None, data=None, preset="dcgan64", flags={"steps": 2000})
+    assert (config.steps, config.sample_every, config.checkpoint_every) == (2000, 200, 200)
+    config = resolve_config(preset_registry, arch=None, data=None, preset="dcgan64",
+                            flags={"steps": 2000, "sample_every": 50})
+    assert config.sample_every == 50  # given with --steps: meant as steps
+    config = resolve_config(preset_registry, arch=None, data=None, preset="dcgan64", flags={"epochs": 40})
+    assert config.sample_every == 5  # same unit as the preset: kept
+
+
 def test_presets_are_listed(cli):
     table = cli("plugins").output.split("presets:")[1]
     assert all(name in table for name in ("dogs-dcgan", "dcgan64", "cifar-subset"))

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from ganzoo.checkpoint import load_checkpoint
-from ganzoo.config import TrainConfig, validate
+from ganzoo.config import SCHEDULE, TrainConfig, default_every, validate
 from ganzoo.data import load_images
 from ganzoo.device import resolve_device
 from ganzoo.errors import UsageError
@@ -61,10 +61,16 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     bad = set(overrides) - set(RESUME_OVERRIDES)
     if bad:
         raise UsageError(f"cannot change {', '.join(sorted(bad))} when resuming (only {', '.join(RESUME_OVERRIDES)})")
+    unit = "steps" if config.steps is not None else "epochs"
     if "steps" in overrides:
         config.steps, config.epochs = overrides.pop("steps"), None
     if "epochs" in overrides:
         config.epochs, config.steps = overrides.pop("epochs"), None
+    if ("steps" if config.steps is not None else "epochs") != unit:
+        # the schedule counted the old unit: "every 1 epoch" must not become "every step"
+        for key in SCHEDULE:
+            if key not in overrides:
+                setattr(config, key, default_every(config.total))
     for key, value in overrides.items():
         setattr(config, key, value)
     validate(config, registry.architecture(config.arch))
