@@ -66,6 +66,9 @@ def test_directory_zip_and_grid_hold_the_same_pixels(exported, tmp_path, cli):
     files = sorted((tmp_path / "imgs").iterdir())
     assert [f.name for f in files] == [f"{i:06d}.png" for i in range(12)]
     assert np.array_equal(np.stack([np.asarray(Image.open(f)) for f in files]), ref)
+    # the same directory written inline (no pool) is byte for byte the same
+    assert cli("generate", str(onnx_file), *args, "--out", str(tmp_path / "inline"), "--workers", "0").exit_code == 0
+    assert [(tmp_path / "inline" / f.name).read_bytes() for f in files] == [f.read_bytes() for f in files]
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
         assert zf.namelist() == [f.name for f in files]
         assert np.array_equal(np.stack([np.asarray(Image.open(io.BytesIO(zf.read(n)))) for n in zf.namelist()]), ref)

@@ -10,7 +10,8 @@
   complete (``ganzoo.fileio.atomic_path``): a crash never leaves a half-written zip. Members
   are stored, not deflated: PNG data is compressed already.
 - A .npy is one uint8 array (N, H, W, 3), memory-mapped while it fills, renamed when complete.
-- A directory gets one PNG per image, each written atomically; it must be new or empty.
+- A directory gets one PNG per image, each written atomically (temporary file, fsync, rename)
+  by the encoding threads themselves, so the per-file fsyncs overlap; it must be new or empty.
 Nothing existing is overwritten unless ``force``.
 """
 
@@ -40,6 +41,15 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 def _encode_many(batch: np.ndarray) -> list[bytes]:
     return [encode_png(img) for img in batch]
+
+
+def _save_many(directory: Path, names: list[str], batch: np.ndarray) -> list[bytes]:
+    """Encode and write each image atomically (fsync, rename) inside the pool, where the
+    fsyncs of many files overlap instead of queueing behind generation. Returns nothing to put."""
+    for name, img in zip(names, batch):
+        with atomic_path(directory / name) as tmp:
+            tmp.write_bytes(encode_png(img))
+    return []
 
 
 def make_pool(workers: int | None, kind: str = "threads") -> Executor | None:
@@ -74,12 +84,24 @@ class _PngSink:
         """Queue a (n, H, W, 3) uint8 batch; keeps at most two batches in flight."""
         start, self.index = self.index, self.index + len(batch)
         if self.pool is None:
-            self._flush_one((start, [_done(_encode_many(batch))]))
+            self._flush_one((start, [_done(self._job(start, batch))]))
             return
-        chunks = np.array_split(batch, min(len(batch), self.workers * 4))
-        self.pending.append((start, [self.pool.submit(_encode_many, c) for c in chunks if len(c)]))
+        futures, offset = [], start
+        for chunk in np.array_split(batch, min(len(batch), self.workers * 4)):
+            if len(chunk):
+                futures.append(self.pool.submit(*self._task(offset, chunk)))
+                offset += len(chunk)
+        self.pending.append((start, futures))
         while len(self.pending) > 2:
             self._flush_one(self.pending.pop(0))
+
+    def _task(self, start: int, chunk: np.ndarray) -> tuple:
+        """(function, *args) for the pool: module-level, so a process pool can pickle it."""
+        return (_encode_many, chunk)
+
+    def _job(self, start: int, chunk: np.ndarray) -> list[bytes]:
+        fn, *args = self._task(start, chunk)
+        return fn(*args)
 
     def _flush_one(self, item: tuple[int, list[Future]]) -> None:
         start, futures = item
@@ -113,9 +135,9 @@ class DirWriter(_PngSink):
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
 
-    def _put(self, index: int, png: bytes) -> None:
-        with atomic_path(self.path / image_name(index, self.num)) as tmp:
-            tmp.write_bytes(png)
+    def _task(self, start: int, chunk: np.ndarray) -> tuple:
+        names = [image_name(start + j, self.num) for j in range(len(chunk))]
+        return (_save_many, self.path, names, chunk)
 
     def close(self) -> None:
         self.flush()
