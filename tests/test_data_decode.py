@@ -104,3 +104,10 @@ def test_annotated_box_is_cut_from_the_stored_grid_then_turned_upright(tmp_path,
     out = decode_file(str(path), 16, box=(0, 0, 40, 40))
     quadrants = {(i, j): out[i * 8:(i + 1) * 8, j * 8:(j + 1) * 8] for i in (0, 1) for j in (0, 1)}
     assert [q for q, pixels in quadrants.items() if _is_green(pixels)] == [green_corner]
+
+
+def test_float_images_in_zero_one_are_scaled_to_full_range(tmp_path):
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))  # (32, 32) in [0, 1]
+    Image.fromarray(ramp).save(tmp_path / "ramp.tif")
+    out = decode_file(str(tmp_path / "ramp.tif"), 32)
+    assert out[:, 0].max() <= 1 and out[:, -1].min() >= 254  # black to white, not black to 1/255

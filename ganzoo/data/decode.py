@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 #: Bump when the pixels this module produces change: it is part of every cache key.
-PREPROCESS_VERSION = 2  # 2: annotated crops of EXIF-rotated photos are cut from the stored grid
+PREPROCESS_VERSION = 2  # 2: EXIF-rotated annotated crops cut from the stored grid; float images in [0, 1]
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels (PASCAL VOC order)
 
@@ -38,6 +38,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
         top = 65535.0 if mode.startswith("I;16") else max(float(a.max()), 1.0)
         if mode in ("I", "F") and a.max() <= 255:
             top = 255.0  # an 'I' image that only uses 8 bits
+        if mode == "F" and a.min() >= 0 and a.max() <= 1:
+            top = 1.0  # a float image in [0, 1], the usual convention for float pixels
         a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(a).convert("RGB")  # (H, W) uint8 -> L
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
