@@ -223,9 +223,18 @@ def test_presets_are_listed(cli):
 def test_mixed_precision_is_a_cuda_feature():
     cpu = torch.device("cpu")
     assert resolve_amp("auto", cpu) == "off" and resolve_amp("off", cpu) == "off"
+    assert resolve_amp("auto", cpu, batch_size=512) == "off"
     for mode in ("bf16", "fp16"):
         with pytest.raises(UsageError, match="needs a CUDA device"):
             resolve_amp(mode, cpu)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_precision_on_cuda_follows_the_batch_size():
+    cuda = torch.device("cuda")
+    assert resolve_amp("auto", cuda, batch_size=128) == "off"
+    assert resolve_amp("auto", cuda, batch_size=512) == ("bf16" if torch.cuda.is_bf16_supported() else "off")
 
 
 @pytest.mark.gpu

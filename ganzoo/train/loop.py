@@ -94,7 +94,7 @@ class Trainer:
         self.loss = registry.loss(config.loss).build({"label_smoothing": config.label_smoothing})
         self.opt_g = make_adam(self.G, config.lr_g, (config.beta1, config.beta2), device)
         self.opt_d = make_adam(self.D, config.lr_d, (config.beta1, config.beta2), device)
-        self.precision = Precision(config.amp, device)
+        self.precision = Precision(config.amp, device, config.batch_size)
         self.ema = EMA(self.G, config.ema_decay) if config.ema else None
         augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
         self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,

@@ -2,7 +2,11 @@
 
 ``amp``: ``off`` (fp32), ``bf16`` (autocast to bfloat16; same exponent range as fp32, so no
 loss scaling), ``fp16`` (autocast to float16 with a GradScaler: fp16 gradients underflow without
-it), ``auto`` (bf16 on a CUDA device that supports it, else off). Mixed precision is a CUDA
+it), ``auto`` (bf16 on a CUDA device that supports it when the batch is at least
+``AUTO_BF16_MIN_BATCH``, else off). Why the batch size: on an H100 the reference DCGAN step
+(ANCHORS.md) ran at 12.7k-13.8k images/s in fp32 and 10.8k in bf16 at batch 128, where the
+step is bound by kernel launches and casts only add work, but 27.2k fp32 vs 33.9k bf16
+(49.5k with channels_last) at batch 512. Mixed precision is a CUDA
 feature here: on the CPU ``auto`` means off, and an explicit bf16/fp16 is refused, because CPU
 autocast is slower than fp32 on the machines ganzoo's CPU users have.
 """
@@ -16,12 +20,14 @@ import torch
 from ganzoo.errors import UsageError
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AUTO_BF16_MIN_BATCH = 256  # below it, amp=auto stays in fp32 (see the module docstring)
 
 
-def resolve_amp(amp: str, device: torch.device) -> str:
+def resolve_amp(amp: str, device: torch.device, batch_size: int | None = None) -> str:
     """The precision actually used: 'off', 'bf16' or 'fp16'."""
     if amp == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        big_enough = batch_size is None or batch_size >= AUTO_BF16_MIN_BATCH
+        if device.type == "cuda" and big_enough and torch.cuda.is_bf16_supported():
             return "bf16"
         return "off"
     if amp in _DTYPES and device.type != "cuda":
@@ -34,8 +40,8 @@ def resolve_amp(amp: str, device: torch.device) -> str:
 class Precision:
     """The autocast context and the gradient scaler for one run."""
 
-    def __init__(self, amp: str, device: torch.device):
-        self.mode = resolve_amp(amp, device)
+    def __init__(self, amp: str, device: torch.device, batch_size: int | None = None):
+        self.mode = resolve_amp(amp, device, batch_size)
         self.device = device
         self.scaler = torch.amp.GradScaler("cuda") if self.mode == "fp16" else None
 
