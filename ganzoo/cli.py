@@ -28,13 +28,22 @@ class GanzooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GanzooError as exc:
-            if ctx.meta.get("ganzoo.verbose"):
-                raise
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            self._fail(ctx, str(exc), exc.exit_code)
+        except OSError as exc:  # a path that cannot be read or written: no traceback either
+            where = f"{exc.filename}: " if exc.filename else ""
+            self._fail(ctx, f"{where}{exc.strerror or exc}", 1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, code: int):
+        if ctx.meta.get("ganzoo.verbose"):  # the traceback too, but the same exit code
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"Error: {message}", err=True)
+        ctx.exit(code)
 
 
 def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:

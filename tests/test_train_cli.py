@@ -144,4 +144,12 @@ def test_verbose_shows_the_traceback(tmp_path):
     from ganzoo.errors import UsageError
 
     result = CliRunner().invoke(main, ["--verbose", "train", "--arch", "nope", "--out", str(tmp_path / "x")])
-    assert isinstance(result.exception, UsageError)
+    assert result.exit_code == 2  # the same exit code as without --verbose
+    assert "Traceback" in result.output and f"{UsageError.__module__}.UsageError" in result.output
+
+
+def test_an_unwritable_out_is_one_line(cli, tmp_path):
+    (tmp_path / "afile").write_text("not a directory")
+    result = cli("train", *TINY, "--steps", "1", "--out", str(tmp_path / "afile" / "run"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: ") and "Not a directory" in result.output
