@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 #: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
 #: when something is added (a hook, an optional spec field); the major number changes only when
 #: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
-API_VERSION = "1.0"
+API_VERSION = "1.1"  # 1.1: Param(min=, max=)
 
 
 def require_api(version: str) -> None:

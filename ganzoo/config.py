@@ -11,12 +11,15 @@ epochs too; with ``steps`` (generator updates) they count steps.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import ganzoo
 from ganzoo.errors import UsageError, closest
 from ganzoo.specs import HYPERPARAMETERS, Param
+
+log = logging.getLogger("ganzoo")
 
 #: Training defaults of the engine itself; architectures and presets override them.
 ENGINE_DEFAULTS: dict[str, Any] = {
@@ -104,7 +107,15 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
+        """From a run's config.json; ValueError naming what is missing when it is not one."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        fields = dataclasses.fields(cls)
+        missing = [f.name for f in fields if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in data]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        names = {f.name for f in fields}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def model_params(self) -> dict:
@@ -138,6 +149,10 @@ def _apply_set(pairs, arch_spec, data_spec, hyper: dict, arch_params: dict, data
                 values[name] = declared[name].parse(name, value)
             elif not scope and name in SETTABLE:
                 hyper[name] = SETTABLE[name].parse(name, value)
+            elif scope and any(name in scopes[other][0] for other in scopes if other != scope):
+                other = next(o for o in scopes if o != scope and name in scopes[o][0])
+                raise UsageError(f"--set {key}: {name} is a{'n architecture' if other == 'arch' else ' dataset'} "
+                                 f"parameter; write {other}.{name}")
             else:
                 known = set(arch_spec.params) | set(data_spec.params) | set(SETTABLE)
                 hint = closest(name, known)
@@ -149,6 +164,16 @@ def _apply_set(pairs, arch_spec, data_spec, hyper: dict, arch_params: dict, data
                 )
         except ValueError as exc:
             raise UsageError(f"--set {exc}") from None
+
+
+def _applies(key: str, arch_spec, data_spec) -> bool:
+    """Whether a preset's ``set`` key names a parameter of these networks, this data or training."""
+    scope, _, name = key.rpartition(".")
+    if scope == "arch":
+        return name in arch_spec.params
+    if scope == "data":
+        return name in data_spec.params
+    return name in arch_spec.params or name in data_spec.params or name in SETTABLE
 
 
 SCHEDULE = ("sample_every", "checkpoint_every")  # counted in the run's unit (epochs or steps)
@@ -168,6 +193,8 @@ def resolve_config(registry, *, arch: str | None, data: str | None, preset: str 
     """Build the TrainConfig for a new run. ``flags`` holds explicit command-line values (None =
     not given); unknown names raise UsageError with the closest match."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    if "steps" in flags and "epochs" in flags:
+        raise UsageError("give --epochs or --steps, not both")
     preset_spec = registry.preset(preset) if preset else None
     if preset_spec is not None:
         arch = arch or preset_spec.arch
@@ -188,7 +215,12 @@ def resolve_config(registry, *, arch: str | None, data: str | None, preset: str 
         values = dict(preset_spec.values)
         preset_set = values.pop("set", {})
         hyper.update(values)
-        _apply_set(list(preset_set.items()), arch_spec, data_spec, hyper, arch_params, data_params)
+        # --arch/--data override the preset's: its parameters for the other networks or data go
+        applies = {k: v for k, v in preset_set.items() if _applies(k, arch_spec, data_spec)}
+        for key in sorted(set(preset_set) - set(applies)):
+            log.info("preset %s: %s does not apply to architecture %r / dataset %r; left out",
+                     preset_spec.name, key, arch_spec.name, data_spec.name)
+        _apply_set(list(applies.items()), arch_spec, data_spec, hyper, arch_params, data_params)
     base_unit, base_schedule = _unit(hyper), {k: hyper.get(k) for k in SCHEDULE}
     # An explicit --steps replaces a default or preset epoch count (and vice versa).
     if "steps" in flags:
@@ -251,6 +283,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             raise UsageError(f"{key} must be in [0, 1)")
     if not 0 <= config.label_smoothing < 1:
         raise UsageError("label_smoothing must be in [0, 1)")
+    if not 0 < config.ema_decay < 1:
+        raise UsageError(f"ema_decay must be in (0, 1), e.g. 0.999; got {config.ema_decay}")
     _validate_augment(config)
 
 

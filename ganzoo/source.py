@@ -76,7 +76,10 @@ def load_generator(source: Source, registry=None) -> LoadedGenerator:
         raise GanzooError(f"{source.path} has no run config; cannot tell which architecture to rebuild")
     registry = registry or load_registry()
     spec = registry.architecture(config["arch"])
-    params = TrainConfig.from_json(config).model_params()
+    try:
+        params = TrainConfig.from_json(config).model_params()
+    except ValueError as exc:
+        raise GanzooError(f"{source.path}: its run config is incomplete ({exc})") from None
     model = build_generator(spec, params)
     weights = "ema" if isinstance(state.get("ema"), dict) and state["ema"] else "generator"
     if not isinstance(state.get(weights), dict):

@@ -86,13 +86,17 @@ class Param:
     """A parameter a plugin declares, settable with ``--set NAME=VALUE``.
 
     ``type`` is inferred from ``default`` when not given; ``list`` values are comma-separated
-    on the command line (``--set classes=dog,cat``).
+    on the command line (``--set classes=dog,cat``). ``min``/``max`` (inclusive, numbers only;
+    plugin API 1.1) refuse out-of-range values with a one-line usage error before anything is
+    built, instead of a failure deep inside the plugin.
     """
 
     default: Any
     help: str = ""
     type: type | None = None
     choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
 
     def __post_init__(self) -> None:
         if self.type is not None and self.type not in (int, float, str, bool, list):
@@ -138,6 +142,11 @@ class Param:
                 raise ValueError(f"expected {kind.__name__}")
         except ValueError as exc:
             raise ValueError(f"{name}={value!r}: {exc}") from None
+        if kind in (int, float) and value is not None:
+            if self.min is not None and value < self.min:
+                raise ValueError(f"{name}={value!r}: must be at least {self.min}")
+            if self.max is not None and value > self.max:
+                raise ValueError(f"{name}={value!r}: must be at most {self.max}")
         if self.choices is not None and value is not None:
             bad = [v for v in (value if kind is list else [value]) if v not in self.choices]
             if bad:

@@ -119,6 +119,55 @@ def test_bad_input_is_one_line_exit_2(cli, tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--epochs", "1", "--steps", "2"], "give --epochs or --steps, not both"),
+    (["--set", "ema=true", "--set", "ema_decay=1.5"], "ema_decay must be in (0, 1)"),
+    (["--set", "ema_decay=-1"], "ema_decay must be in (0, 1)"),
+    (["--set", "ngf=-4"], "ngf=-4: must be at least 1"),
+    (["--set", "ndf=0"], "ndf=0: must be at least 1"),
+    (["--set", "dropout=2"], "dropout=2.0: must be at most 1"),
+    (["--set", "dropout=-0.5"], "dropout=-0.5: must be at least 0"),
+    (["--set", "count=0"], "count=0: must be at least 1"),
+    (["--set", "data.ngf=8"], "ngf is an architecture parameter; write arch.ngf"),
+])
+def test_out_of_range_values_are_usage_errors(cli, tmp_path, args, message):
+    out = tmp_path / "never"
+    base = ["--arch", "dcgan", "--image-size", "16", "--batch-size", "16", "--no-progress"]
+    steps = [] if "--steps" in args else ["--steps", "1"]
+    result = cli("train", *base, *steps, *args, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_preset_gives_way_to_another_dataset(cli, tmp_path):
+    # cifar-subset sets subset=2500 for CIFAR-10; with --data shapes that parameter is left out
+    out = tmp_path / "run"
+    result = cli("train", "--preset", "cifar-subset", "--data", "shapes", "--steps", "1", "--batch-size", "16",
+                 "--set", "ngf=16", "--set", "ndf=16", "--set", "count=64", "--no-progress", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"] == "shapes" and "subset" not in config["data_params"] and config["lr_g"] == 5e-3
+
+
+def test_resume_refuses_a_total_behind_the_run(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "3", "--out", str(out)).exit_code == 0
+    before = (out / "config.json").read_text()
+    result = cli("train", "--resume", str(out), "--steps", "2")
+    assert result.exit_code == 2 and "already at step 3" in result.output
+    assert (out / "config.json").read_text() == before
+
+
+def test_resume_with_a_damaged_config_is_one_line(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "1", "--out", str(out)).exit_code == 0
+    (out / "config.json").write_text("{}")
+    result = cli("train", "--resume", str(out), "--steps", "2")
+    assert result.exit_code == 2 and "not a ganzoo run configuration (missing arch" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
 def test_existing_run_suggests_resume(cli, tmp_path):
     out = tmp_path / "run"
     assert cli("train", *TINY, "--steps", "1", "--out", str(out)).exit_code == 0

@@ -56,7 +56,10 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     """Continue a run from ``checkpoints/last.pt``. ``steps``/``epochs`` set the new total."""
     registry = registry or load_registry()
     run = RunDir.open(path)
-    config = TrainConfig.from_json(run.read_config())
+    try:
+        config = TrainConfig.from_json(run.read_config())
+    except ValueError as exc:
+        raise UsageError(f"{run.config_path} is not a ganzoo run configuration ({exc})") from None
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = set(overrides) - set(RESUME_OVERRIDES)
     if bad:
@@ -73,7 +76,10 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
                 setattr(config, key, default_every(config.total))
     for key, value in overrides.items():
         setattr(config, key, value)
-    validate(config, registry.architecture(config.arch))
+    try:
+        validate(config, registry.architecture(config.arch))
+    except TypeError as exc:  # a hand-edited config.json with a value of the wrong type
+        raise UsageError(f"{run.config_path} holds a value of the wrong type ({exc})") from None
     if not run.last_checkpoint.exists():
         raise UsageError(f"{run.path} has no checkpoints/last.pt to resume from")
     device = resolve_device(config.device)
@@ -90,6 +96,9 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     loaded = _prepare(config, registry, progress=progress)
     trainer = Trainer(config, run, registry, loaded.images, device)
     trainer.load_state(state)
+    if trainer.step > trainer.total_steps:
+        raise UsageError(f"run {run.path} is already at step {trainer.step}; the new total "
+                         f"({config.total} {'steps' if config.steps is not None else 'epochs'}) must not be behind it")
     write_json(run.config_path, config.to_json())
     if trainer.step >= trainer.total_steps:
         log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)

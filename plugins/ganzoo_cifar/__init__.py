@@ -29,9 +29,9 @@ def ganzoo_register_architectures(register):
             build_generator=build_generator,
             build_discriminator=build_discriminator,
             params={
-                "ngf": Param(128, "channels of the generator's first feature map"),
-                "ndf": Param(64, "channels of the discriminator's first layer"),
-                "dropout": Param(0.0, "dropout probability in the discriminator"),
+                "ngf": Param(128, "channels of the generator's first feature map", min=1),
+                "ndf": Param(64, "channels of the discriminator's first layer", min=1),
+                "dropout": Param(0.0, "dropout probability in the discriminator", min=0, max=1),
             },
             defaults={"image_size": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )

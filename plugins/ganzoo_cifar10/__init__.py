@@ -10,7 +10,7 @@ batch a test writes; see ``ganzoo_cifar10.batches`` for how corruption is still 
 import ganzoo
 from ganzoo import DatasetSpec, Param, hookimpl
 
-ganzoo.require_api("1.0")
+ganzoo.require_api("1.1")
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -66,7 +66,7 @@ def ganzoo_register_datasets(register):
             params={
                 "split": Param("train", "which batches", choices=("train", "test", "all")),
                 "classes": Param([], "only these classes, e.g. dog,cat (default: all ten)", type=list, choices=CLASSES),
-                "subset": Param(0, "a random subset of this many images (0: all)"),
+                "subset": Param(0, "a random subset of this many images (0: all)", min=0),
                 "subset_seed": Param(0, "seed of the random subset"),
             },
             needs_data_dir=True,

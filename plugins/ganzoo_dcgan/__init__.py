@@ -31,9 +31,9 @@ def ganzoo_register_architectures(register):
             build_generator=build_generator,
             build_discriminator=build_discriminator,
             params={
-                "ngf": Param(64, "generator width (channels of its last hidden layer)"),
-                "ndf": Param(64, "discriminator width (channels of its first layer)"),
-                "dropout": Param(0.0, "dropout probability after each discriminator block"),
+                "ngf": Param(64, "generator width (channels of its last hidden layer)", min=1),
+                "ndf": Param(64, "discriminator width (channels of its first layer)", min=1),
+                "dropout": Param(0.0, "dropout probability after each discriminator block", min=0, max=1),
             },
             defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )

@@ -11,7 +11,7 @@ models; ``breeds=`` restricts the set. Horizontal flips are on by default (``--s
 import ganzoo
 from ganzoo import DatasetSpec, Param, hookimpl
 
-ganzoo.require_api("1.0")
+ganzoo.require_api("1.1")
 
 BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
 ARCHIVES = ("images.tar", "annotation.tar")  # -> Images/ and Annotation/
@@ -112,8 +112,8 @@ def ganzoo_register_datasets(register):
             params={
                 "crop": Param("box", "box: one crop per annotated dog; center: one centre crop per photo",
                               choices=("box", "center")),
-                "margin": Param(0.1, "grow each box by this fraction of its size on every side"),
-                "min_box": Param(32, "skip dogs whose box is shorter than this many pixels"),
+                "margin": Param(0.1, "grow each box by this fraction of its size on every side", min=0),
+                "min_box": Param(32, "skip dogs whose box is shorter than this many pixels", min=0),
                 "breeds": Param([], "only these breeds, e.g. Chihuahua,Pug (default: all 120)", type=list),
             },
             needs_data_dir=True,

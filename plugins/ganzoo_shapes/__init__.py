@@ -25,7 +25,7 @@ def ganzoo_register_datasets(register):
             description="Procedural coloured circles, squares and triangles (offline, any size)",
             load=load,
             params={
-                "count": Param(8192, "number of images"),
+                "count": Param(8192, "number of images", min=1),
                 "kinds": Param(list(KINDS), "shapes to draw", type=list, choices=KINDS),
                 "seed": Param(0, "seed of the procedure (the same seed gives the same images)"),
             },
