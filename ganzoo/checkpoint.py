@@ -8,6 +8,7 @@ config.json), ``generator`` / ``ema`` / ``discriminator`` state dicts, ``opt_g``
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive whose index is at its end
+        raise GanzooError(f"{path} is not a readable ganzoo checkpoint (not a PyTorch file, or truncated)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # the unpickler raises many types (KeyError, EOFError, ...) on foreign bytes
         # The unpickler's messages can be bare (a KeyError on a byte value reads "174812789"): name the type.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        reason = f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+        if len(first) > 160:
+            first = first[:160].rsplit(" ", 1)[0] + " ..."
+        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         raise GanzooError(f"{path} is not a readable ganzoo checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanzooError(f"{path} is not a ganzoo checkpoint")

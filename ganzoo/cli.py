@@ -125,7 +125,7 @@ def plugins(as_json: bool) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset lives (or goes, with --download).")
 @click.option("--download", is_flag=True, default=None, help="Download the dataset into --data-dir first.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Where preprocessed image caches go [default: $GANZOO_CACHE_DIR, else ~/.cache/ganzoo].")
+              help="Where preprocessed image caches go [default: $GANZOO_CACHE_DIR, else $XDG_CACHE_HOME/ganzoo or ~/.cache/ganzoo].")
 @click.option("--epochs", type=int, help="Passes over the data [default: the architecture's or 5].")
 @click.option("--steps", type=int, help="Generator updates (instead of --epochs).")
 @click.option("--batch-size", type=int)
@@ -183,7 +183,7 @@ def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> No
     out = out or f"runs/{config.arch}-{config.data}-{datetime.now():%Y%m%d-%H%M%S}"
     log.info("training %s on %s -> %s", config.arch, config.data, out)
     trainer = start_run(config, out, progress=not no_progress, registry=registry)
-    click.echo(f"Done: {trainer.step} steps. Run directory: {trainer.run.path}")
+    click.echo(f"Done: {trainer.step} step{'s' if trainer.step != 1 else ''}. Run directory: {trainer.run.path}")
 
 
 # ------------------------------------------------------------------------------------ export

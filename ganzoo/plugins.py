@@ -133,6 +133,7 @@ def load_entry_points(
     origins: dict[int, Origin] = {}
     unloaded: list[UnloadedPlugin] = []
     seen: set[tuple[str | None, str]] = set()
+    matched: set[str] = set()  # GANZOO_PLUGINS names that named something
     for ep in entry_points:
         dist = ep.dist.name if ep.dist is not None else None
         version = ep.dist.version if ep.dist is not None else None
@@ -141,7 +142,9 @@ def load_entry_points(
         seen.add((dist, ep.value))
         origin = Origin(ep.value.split(":")[0], dist, version)
         builtin = dist is not None and _normalize(dist) == BUILTIN_DISTRIBUTION
-        if not builtin and allow is not None and not allow & {_normalize(n) for n in (dist or "", ep.name, ep.value)}:
+        names = {_normalize(n) for n in (dist or "", ep.name, ep.value)}
+        matched |= (allow or set()) & names
+        if not builtin and allow is not None and not allow & names:
             unloaded.append(UnloadedPlugin(origin, "disabled", f"not listed in {ENV_VAR}"))
             continue
         try:
@@ -161,6 +164,8 @@ def load_entry_points(
             unloaded.append(UnloadedPlugin(origin, "failed", _one_line(exc), exc))
             continue
         origins[id(plugin)] = origin
+    for name in sorted((allow or set()) - matched):  # a typo would otherwise just disable everything
+        log.warning("%s names %r, which no installed plugin matches", ENV_VAR, name)
     return origins, unloaded
 
 

@@ -63,4 +63,8 @@ def test_code_in_a_checkpoint_never_runs(tmp_path, capsys):
         pickle.dump({"format": "ganzoo-checkpoint", "x": Evil()}, f)
     with pytest.raises(GanzooError):
         load_checkpoint(path)
+    # the same inside a real torch.save archive: the weights-only unpickler refuses the call
+    torch.save({"format": "ganzoo-checkpoint", "x": Evil()}, path)
+    with pytest.raises(GanzooError, match="not a readable ganzoo checkpoint"):
+        load_checkpoint(path)
     assert "pwned" not in capsys.readouterr().out

@@ -160,6 +160,9 @@ def test_ganzoo_plugins_env_var_disables_or_selects_third_party_plugins(site):
     assert _status(result, mine) == {"ganzoo-outside-mlp": "ok", "typo-hook": "failed", "broken-import": "disabled",
                                      "dup-name": "disabled", "future-api": "disabled"}
 
+    result = ganzoo(site, "plugins", "--json", GANZOO_PLUGINS="ganzoo-outside-mpl")  # a typo
+    assert "GANZOO_PLUGINS names 'ganzoo-outside-mpl', which no installed plugin matches" in result.stderr
+
 
 def test_unknown_arch_points_at_the_failed_plugins(site, tmp_path):
     result = ganzoo(site, "train", "--arch", "outside-mpl", "--steps", "1", "--out", str(tmp_path / "x"))

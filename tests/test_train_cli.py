@@ -140,6 +140,16 @@ def test_out_of_range_values_are_usage_errors(cli, tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--data", "shapes", "--download"], "dataset 'shapes' has no download. It is made on the fly: drop --download."),
+    (["--data", "cifar10", "--download"], "dataset 'cifar10' needs --data-dir: the folder to download it into"),
+    (["--data", "folder", "--download", "--data-dir", "."], "dataset 'folder' has no download. Point --data-dir at"),
+])
+def test_download_requests_that_cannot_work(cli, tmp_path, args, message):
+    result = cli("train", "--arch", "dcgan", "--steps", "1", *args, "--no-progress", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_a_preset_gives_way_to_another_dataset(cli, tmp_path):
     # cifar-subset sets subset=2500 for CIFAR-10; with --data shapes that parameter is left out
     out = tmp_path / "run"

@@ -82,11 +82,16 @@ def _labels_of(imageset, files: list[ImageFile], keep: list[int]) -> np.ndarray 
 def load_images(spec: DatasetSpec, request: DatasetRequest, cache_dir: str | os.PathLike | None = None,
                 progress: bool = True, use_cache: bool = True) -> LoadedImages:
     """Ask the dataset for its images and bring them to (N, S, S, 3) uint8, through the cache."""
+    if request.download and spec.download is None:
+        why = spec.how_to_get or ("It is made on the fly: drop --download." if not spec.needs_data_dir else "")
+        raise UsageError(f"dataset {spec.name!r} has no download. {why}".strip())
     if spec.needs_data_dir and request.data_dir is None:
+        if request.download:
+            raise UsageError(f"dataset {spec.name!r} needs --data-dir: the folder to download it into")
         raise UsageError(f"dataset {spec.name!r} needs --data-dir. {spec.how_to_get}".strip())
+    if request.data_dir is not None and not spec.needs_data_dir and spec.download is None:
+        log.warning("dataset %s takes no --data-dir; %s is not used", spec.name, request.data_dir)
     if request.download:
-        if spec.download is None:
-            raise UsageError(f"dataset {spec.name!r} has no download; {spec.how_to_get}".strip())
         spec.download(Path(request.data_dir) if request.data_dir else None)
     try:
         imageset = spec.load(request)

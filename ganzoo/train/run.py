@@ -31,7 +31,8 @@ def _prepare(config: TrainConfig, registry, progress: bool = True):
     if loaded.skipped:
         log.warning("dataset %s: skipped %d item(s) in all (unreadable files, or left out by the dataset's filters)",
                     config.data, loaded.skipped)
-    log.info("dataset %s: %d images at %dx%d", config.data, len(loaded.images), config.image_size, config.image_size)
+    count = len(loaded.images)
+    log.info("dataset %s: %d image%s at %dx%d", config.data, count, "s" if count != 1 else "", config.image_size, config.image_size)
     return loaded
 
 
