@@ -191,7 +191,7 @@ def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> No
 @click.argument("source", type=click.Path())
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
 @click.option("--fp16", is_flag=True, help="Half-precision weights, input and output (for GPU inference).")
-@click.option("--opset", type=int, help="ONNX opset [default: 18].")
+@click.option("--opset", type=int, help="ONNX opset [default: 18; up to the newest both onnx and onnxruntime support].")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @verbose_option
 def export(source, onnx_path, fp16, opset, force) -> None:
