@@ -191,7 +191,7 @@ def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> No
 @click.argument("source", type=click.Path())
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
 @click.option("--fp16", is_flag=True, help="Half-precision weights, input and output (for GPU inference).")
-@click.option("--opset", type=int, help="ONNX opset [default: 18].")
+@click.option("--opset", type=int, help="ONNX opset [default: 18; up to the newest both onnx and onnxruntime support].")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @verbose_option
 def export(source, onnx_path, fp16, opset, force) -> None:
@@ -228,14 +228,21 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, workers,
     """Generate NUM images from SOURCE: a run directory, a checkpoint or an .onnx file.
 
     The onnx backend runs on onnxruntime alone (no PyTorch), on CUDA when its provider loads,
-    else on the CPU.
+    else on the CPU. Ctrl-C or SIGTERM stops after the current batch (exit 130). Each file is
+    written atomically; an interrupted directory keeps the images written so far, so rerun
+    with --force, or write a .zip for all or nothing.
     """
+    from ganzoo.generate import GenerationStopped, check_request, open_backend
     from ganzoo.generate import generate as run_generate
-    from ganzoo.generate import open_backend
 
+    check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)  # before loading
     gen = open_backend(source, backend, device, batch_size)
     click.echo(f"Backend: {gen.description}", err=True)
-    result = run_generate(gen, num, out, seed=seed, batch_size=batch_size, grid=grid, force=force,
-                          progress=not no_progress, workers=workers)
+    try:
+        result = run_generate(gen, num, out, seed=seed, batch_size=batch_size, grid=grid, force=force,
+                              progress=not no_progress, workers=workers)
+    except GenerationStopped as stop:  # like an interrupted training run: one line, no "Error:"
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_code)
     click.echo(f"Wrote {result.num} images to {out} in {result.seconds:.1f} s "
                f"({result.num / result.seconds:.0f} images/s){f'; grid {grid}' if grid else ''}.")

@@ -156,6 +156,7 @@ def test_user_errors_are_one_line(tmp_path, cli):
         ((str(tmp_path / "nope"), "--onnx", str(tmp_path / "a.onnx")), 2, "does not exist"),
         ((str(run), "--onnx", str(tmp_path / "taken.onnx")), 2, "--force"),
         ((str(run), "--onnx", str(tmp_path / "a.txt")), 2, ".onnx"),
+        ((str(run), "--onnx", str(tmp_path / ".onnx")), 2, "give the file a name before the extension"),
         ((str(run), "--onnx", str(tmp_path / "a.onnx"), "--opset", "9"), 2, "opset"),
     ]
     bad = tmp_path / "bad.pt"
@@ -166,3 +167,56 @@ def test_user_errors_are_one_line(tmp_path, cli):
         assert result.exit_code == code, (args, result.output)
         assert words in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert (tmp_path / "taken.onnx").read_bytes() == b"keep me"
+
+
+def test_opsets_beyond_what_onnx_and_onnxruntime_support_are_refused_up_front(tmp_path, cli):
+    from ganzoo.export.onnx_export import supported_opsets
+
+    low, high = supported_opsets()
+    assert low == 18 and high >= low
+    if high < onnx.defs.onnx_opset_version():  # onnx defines it, onnxruntime refuses it: the probe saw that
+        with pytest.raises(Exception, match="opset"):
+            _session_for_opset(high + 1)
+    _session_for_opset(high)  # the ceiling itself loads
+    run = make_run(tmp_path, "dcgan")
+    for opset in (low - 1, high + 1, 99):
+        result = cli("export", str(run), "--onnx", str(tmp_path / "a.onnx"), "--opset", str(opset))
+        assert result.exit_code == 2, result.output
+        assert f"opsets {low} to {high}" in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dcgan-run"]
+
+
+def _session_for_opset(opset: int):
+    from onnx import TensorProto, helper
+
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "xy")
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_the_newest_supported_opset_is_really_written(tmp_path, cli):
+    from ganzoo.export.onnx_export import supported_opsets
+
+    high = supported_opsets()[1]
+    run = make_run(tmp_path, "dcgan")
+    out = tmp_path / "new.onnx"
+    result = cli("export", str(run), "--onnx", str(out), "--opset", str(high))
+    assert result.exit_code == 0, result.output
+    model = onnx.load(str(out))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == high
+    assert {p.key: p.value for p in model.metadata_props}["ganzoo.opset"] == str(high)
+
+
+def test_an_opset_the_converter_misses_fails_in_one_line_and_writes_nothing(tmp_path, cli, monkeypatch):
+    from ganzoo.export import onnx_export
+
+    # pretend 99 is supported: the exporter's conversion fails and it keeps its own opset 18
+    monkeypatch.setattr(onnx_export, "supported_opsets", lambda: (18, 99))
+    run = make_run(tmp_path, "dcgan")
+    result = cli("export", str(run), "--onnx", str(tmp_path / "e.onnx"), "--opset", "99")
+    assert result.exit_code == 1, result.output
+    assert "could not convert the graph to opset 99" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dcgan-run"]

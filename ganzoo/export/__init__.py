@@ -30,6 +30,15 @@ class ExportResult:
     tolerance: float
 
 
+def _check_out(out: Path, force: bool) -> None:
+    if out.name.lower() == ".onnx":  # Path(".onnx").suffix is "": a dot file with no extension
+        raise UsageError(f"--onnx {out}: give the file a name before the extension, e.g. {out.with_name('gen.onnx')}")
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"--onnx {out}: the file name must end in .onnx")
+    if out.exists() and not force:
+        raise UsageError(f"--onnx {out} exists (use --force to overwrite it)")
+
+
 def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False, opset: int | None = None,
                      force: bool = False, registry=None) -> ExportResult:
     """Export SOURCE (run directory or checkpoint) to ``out`` (.onnx); see the module docstring."""
@@ -38,18 +47,19 @@ def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False,
     from ganzoo.export.check import check_onnx_file, check_parity
     from ganzoo.export.fold import fold_batchnorm
     from ganzoo.export.metadata import export_metadata, set_metadata
-    from ganzoo.export.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_to_proto
+    from ganzoo.export.onnx_export import DEFAULT_OPSET, ExportError, export_to_proto, model_opset, supported_opsets
     from ganzoo.fileio import atomic_path
     from ganzoo.source import load_generator, resolve_source
 
     out = Path(out)
-    if out.suffix.lower() != ".onnx":
-        raise UsageError(f"--onnx {out}: the file name must end in .onnx")
-    if out.exists() and not force:
-        raise UsageError(f"--onnx {out} exists (use --force to overwrite it)")
+    _check_out(out, force)
     opset = DEFAULT_OPSET if opset is None else opset
-    if opset < MIN_OPSET:
-        raise UsageError(f"--opset {opset}: ganzoo exports with opset {MIN_OPSET} or newer")
+    low, high = supported_opsets()
+    if not low <= opset <= high:
+        import onnxruntime
+
+        raise UsageError(f"--opset {opset}: this installation exports opsets {low} to {high} "
+                         f"(onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__})")
     src = resolve_source(source)
     if src.is_onnx:
         raise UsageError(f"{src.path} is already an ONNX file; export needs a run directory or a checkpoint")
@@ -59,6 +69,9 @@ def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False,
     folded_model, folded = fold_batchnorm(loaded.model)
     log.info("exporting %s (%s weights, %d BatchNorm folded, %s, opset %d)", loaded.arch, loaded.weights, folded, precision, opset)
     proto = export_to_proto(folded_model, latent_shape, opset, fp16)
+    if model_opset(proto) != opset:  # the exporter falls back to its own opset when conversion fails
+        raise ExportError(f"the exporter could not convert the graph to opset {opset} (it stayed at opset "
+                          f"{model_opset(proto)}); nothing was written")
     set_metadata(proto, export_metadata(
         arch=loaded.arch, latent_shape=latent_shape, image_size=loaded.image_size, config=loaded.config,
         weights=loaded.weights, precision=precision, folded=folded, opset=opset,

@@ -13,6 +13,7 @@ torch.export specialises the batch dimension to the constant 1.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -67,14 +68,64 @@ def _quiet_loggers():
     """The exporter and onnxscript log every optimisation pass at INFO; keep that for --verbose."""
     verbose = log.isEnabledFor(logging.DEBUG)
     loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo")]
+    # A failed opset conversion is logged as a warning with a traceback; the caller checks the
+    # opset it got and reports a mismatch in one line, so that warning is for --verbose only.
+    loggers.append(logging.getLogger("onnxscript.version_converter"))
     saved = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    loggers[-1].setLevel(logging.DEBUG if verbose else logging.ERROR)
     try:
         yield
     finally:
         for lg, level in zip(loggers, saved):
             lg.setLevel(level)
+
+
+@functools.lru_cache(maxsize=None)
+def onnxruntime_max_opset(ceiling: int) -> int:
+    """The newest default-domain opset (at most ``ceiling``) that this onnxruntime loads, or 0.
+
+    Why probe: onnxruntime publishes no such number in Python, and it refuses opsets that onnx
+    already defines but has not released (onnx 1.23 defines 28; onnxruntime 1.31 loads up to
+    26 and rejects 27 in ValidateOpsetForDomain). Loading a one-node model takes well under a
+    millisecond, so asking beats a table that goes stale with every upgrade.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4  # the refusals are the answer, not news
+    value = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]) for name in ("x", "y")]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", value[:1], value[1:])
+    for opset in range(ceiling, 0, -1):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        # the oldest IR version that can carry this opset, as an exporter would write it
+        model.ir_version = helper.OP_SET_ID_VERSION_MAP.get(("ai.onnx", opset), onnx.IR_VERSION)
+        try:
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            return opset
+        except Exception:
+            continue
+    return 0
+
+
+def supported_opsets() -> tuple[int, int]:
+    """(lowest, highest) opset ``ganzoo export`` can write and check with the installed packages.
+
+    The floor is the dynamo exporter's; the ceiling is the lower of what onnx's version converter
+    reaches (``onnx.defs.onnx_opset_version()``; the exporter converts its opset-18 graph) and
+    what onnxruntime loads (the self-check runs the file on it).
+    """
+    import onnx.defs
+
+    return MIN_OPSET, onnxruntime_max_opset(onnx.defs.onnx_opset_version())
+
+
+def model_opset(proto) -> int:
+    """The default-domain (ai.onnx) opset a ModelProto really imports."""
+    return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
 def export_to_proto(model: nn.Module, latent_shape: tuple[int, ...], opset: int, fp16: bool):

@@ -4,6 +4,6 @@ Importing this package does not import torch; ``open_backend`` imports it only f
 torch backend.
 """
 
-from ganzoo.generate.run import GenerateResult, generate, open_backend
+from ganzoo.generate.run import GenerateResult, GenerationStopped, check_request, generate, open_backend
 
-__all__ = ["GenerateResult", "generate", "open_backend"]
+__all__ = ["GenerateResult", "GenerationStopped", "check_request", "generate", "open_backend"]

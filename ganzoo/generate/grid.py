@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganzoo.errors import UsageError
 from ganzoo.fileio import atomic_path
 
 
@@ -23,13 +24,24 @@ def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2) -> 
     return grid
 
 
+def check_grid(path: str | Path, force: bool = False) -> None:
+    """Refuse a grid path before any image is generated: the grid comes last, after the main output."""
+    from ganzoo.generate.writers import refuse_uncreatable
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":  # Pillow would write a PNG under any name
+        raise UsageError(f"--grid {path}: the grid is a PNG; give a file name ending in .png")
+    if path.is_dir():
+        raise UsageError(f"--grid {path} is a directory; give a new .png file name")
+    if path.exists() and not force:
+        raise UsageError(f"--grid {path} exists (use --force to overwrite it)")
+    refuse_uncreatable(path, "--grid")
+
+
 def save_grid(images: np.ndarray, path: str | Path, force: bool = False) -> None:
     from PIL import Image
 
-    from ganzoo.errors import UsageError
-
     path = Path(path)
-    if path.exists() and not force:
-        raise UsageError(f"--grid {path} exists (use --force to overwrite it)")
+    check_grid(path, force)
     with atomic_path(path) as tmp:
         Image.fromarray(make_grid(images)).save(tmp, format="PNG")

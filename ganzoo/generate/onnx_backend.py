@@ -137,6 +137,68 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+REQUIRED_METADATA = ("ganzoo.latent_shape", "ganzoo.image_size", "ganzoo.channels", "ganzoo.output_range")
+
+
+def not_a_generator(path: str | Path, why: str) -> UsageError:
+    return UsageError(f"{path} is not a ganzoo generator: {why}")
+
+
+def _json_metadata(meta: dict[str, str], key: str):
+    try:
+        return json.loads(meta[key])
+    except ValueError:
+        return None
+
+
+def _static(dim) -> int | None:
+    """A graph dimension's size when it is fixed (onnxruntime gives a name or None otherwise)."""
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def generator_signature(sess, path: str | Path) -> tuple[tuple[int, ...], int]:
+    """(latent_shape, image_size) of a ganzoo export, after checking its graph against its metadata.
+
+    Why check at load: any ONNX file loads, and a foreign one (or edited metadata) would
+    otherwise fail mid-run in numpy ("axes don't match", "could not broadcast") after the
+    output was created. Checked: one float input (N, latent) and one float output (N, 3, H, W),
+    the contract metadata, and every dimension the graph fixes against what the metadata says.
+    """
+    inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    if len(inputs) != 1:
+        raise not_a_generator(path, f"it has inputs {[i.name for i in inputs]}, a generator has one (the latent z)")
+    if len(outputs) != 1:
+        raise not_a_generator(path, f"it has outputs {[o.name for o in outputs]}, a generator has one (the images)")
+    z, images = inputs[0], outputs[0]
+    for arg, role in ((z, "input"), (images, "output")):
+        if arg.type not in _NP_TYPES:
+            raise not_a_generator(path, f"its {role} {arg.name} is {arg.type}, not float or float16")
+    if len(z.shape) != 2:
+        raise not_a_generator(path, f"its input {z.name} has shape {z.shape}, not (N, latent)")
+    if len(images.shape) != 4:
+        raise not_a_generator(path, f"its output {images.name} has shape {images.shape}, not (N, 3, H, W)")
+    meta = read_metadata(sess)
+    missing = [key for key in REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise not_a_generator(path, f"metadata {', '.join(missing)} missing")
+    latent = _json_metadata(meta, "ganzoo.latent_shape")
+    if not (isinstance(latent, list) and len(latent) == 1 and isinstance(latent[0], int) and latent[0] > 0):
+        raise not_a_generator(path, f"ganzoo.latent_shape is {meta['ganzoo.latent_shape']!r}, not [size] for input {z.shape}")
+    if _static(z.shape[1]) not in (None, latent[0]):
+        raise not_a_generator(path, f"ganzoo.latent_shape says {latent}, its input {z.name} takes {z.shape[1]}")
+    size = meta["ganzoo.image_size"]
+    if not (size.isdigit() and int(size) > 0):
+        raise not_a_generator(path, f"ganzoo.image_size is {size!r}, not a positive integer")
+    size = int(size)
+    if meta["ganzoo.channels"] != "3" or _static(images.shape[1]) not in (None, 3):
+        raise not_a_generator(path, f"ganzoo writes RGB images; channels {meta['ganzoo.channels']!r}, "
+                                    f"output shape {images.shape}")
+    if _json_metadata(meta, "ganzoo.output_range") != [-1, 1]:
+        raise not_a_generator(path, f"ganzoo.output_range is {meta['ganzoo.output_range']!r}, not [-1, 1]")
+    fixed = [d for d in map(_static, images.shape[2:]) if d is not None]
+    if any(d != size for d in fixed):
+        raise not_a_generator(path, f"ganzoo.image_size says {size}, its output {images.name} is {images.shape}")
+    return tuple(latent), size
 
 
 class OnnxGenerator:
@@ -148,29 +210,14 @@ class OnnxGenerator:
         self.path = Path(path)
         self.session = make_session(self.path, device, threads)
         self.provider = self.session.get_providers()[0]
-        meta = read_metadata(self.session)
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise UsageError(f"{self.path}: the graph has inputs {[i.name for i in inputs]}; ganzoo generates from one input `z`")
-        self.input = inputs[0]
+        self.latent_shape, self.image_size = generator_signature(self.session, self.path)
+        self.input = self.session.get_inputs()[0]
         self.output_name = self.session.get_outputs()[0].name
-        if self.input.type not in _NP_TYPES:
-            raise UsageError(f"{self.path}: input {self.input.name} is {self.input.type}, expected float or float16")
         self.dtype = _NP_TYPES[self.input.type]
-        try:
-            self.latent_shape = tuple(json.loads(meta["ganzoo.latent_shape"]))
-        except (KeyError, ValueError):
-            dims = self.input.shape[1:]
-            if not all(isinstance(d, int) for d in dims):
-                raise UsageError(f"{self.path}: no ganzoo.latent_shape metadata and input dims {dims} are not fixed") from None
-            self.latent_shape = tuple(dims)
-        self.metadata = meta
-        try:
-            self.image_size = int(meta["ganzoo.image_size"])
-        except (KeyError, ValueError):  # a foreign file: ask the graph
-            self.image_size = int(self.session.run(None, {self.input.name: np.zeros((1, *self.latent_shape), self.dtype)})[0].shape[-1])
+        self.metadata = read_metadata(self.session)
         self.batch_size = batch_size
         self._binding = None
+        self._ran = False  # a failure before the first good batch means a bad file, not a bad day
 
     @property
     def description(self) -> str:
@@ -196,13 +243,31 @@ class OnnxGenerator:
         return self._out_dev.numpy()  # the one device -> host copy
 
     def images(self, z: np.ndarray) -> np.ndarray:
-        """(n, *latent) float32 -> (n, 3, H, W) float images, n <= batch_size on CUDA."""
+        """(n, *latent) float32 -> (n, 3, H, W) float images, n <= batch_size on CUDA.
+
+        The shape is checked on every batch (a tuple comparison): a graph whose dimensions are
+        symbolic can only show at run time that it disagrees with its metadata.
+        """
         n = z.shape[0]
-        z = z.astype(self.dtype, copy=False)
+        try:
+            images = self._run(z.astype(self.dtype, copy=False))[:n]
+        except Exception as exc:  # onnxruntime's errors; KeyboardInterrupt is not an Exception
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            if not self._ran:
+                raise not_a_generator(self.path, f"onnxruntime cannot run it on a latent batch: {first}") from None
+            raise GanzooError(f"onnxruntime failed on {self.path}: {first}") from None
+        want = (n, 3, self.image_size, self.image_size)
+        if images.shape != want:
+            raise not_a_generator(self.path, f"it made images of shape {images.shape}; its metadata says {want}")
+        self._ran = True
+        return images
+
+    def _run(self, z: np.ndarray) -> np.ndarray:
         if self.provider == CUDA:
+            n = z.shape[0]
             if n < self.batch_size:  # pad: a constant shape keeps the cuDNN plans and bindings valid
                 z = np.concatenate([z, np.zeros((self.batch_size - n, *self.latent_shape), self.dtype)])
-            return self._run_cuda(z)[:n]
+            return self._run_cuda(z)
         return self.session.run([self.output_name], {self.input.name: z})[0]
 
     def generate(self, z: np.ndarray) -> np.ndarray:

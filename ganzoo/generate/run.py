@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from ganzoo.errors import UsageError
-from ganzoo.generate.grid import save_grid
+from ganzoo.errors import GanzooError, UsageError
+from ganzoo.generate.grid import check_grid, save_grid
 from ganzoo.generate.latents import latent_batches
-from ganzoo.generate.writers import open_writer
+from ganzoo.generate.writers import check_output, open_writer
+from ganzoo.signals import deferred_stop
 from ganzoo.source import Source, resolve_source
 
 log = logging.getLogger("ganzoo")
@@ -53,29 +55,102 @@ class GenerateResult:
     backend: str
 
 
-def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int = 256, grid: str | Path | None = None,
-             force: bool = False, progress: bool = True, workers: int | None = None) -> GenerateResult:
-    """Generate ``num`` images with backend ``gen`` into ``out`` (DIR, FILE.zip or FILE.npy)."""
-    from tqdm import tqdm
+class GenerationStopped(GanzooError):
+    """Ctrl-C or SIGTERM between batches: raised inside the writer's stack, so temporary files go."""
 
+    exit_code = 130  # what training uses for both signals (ganzoo.train.loop.Interrupted)
+
+    def __init__(self, signal_name: str, done: int, num: int, out: str | Path, kind: str):
+        if kind == "dir":
+            kept = f"{out} keeps the images written so far (rerun with --force, or use a .zip for all or nothing)"
+        else:
+            kept = f"nothing was written to {out}"
+        super().__init__(f"stopped by {signal_name} after {done} of {num} images; {kept}")
+
+
+def check_request(num: int, out: str | Path, *, batch_size: int = 256, workers: int | None = None,
+                  grid: str | Path | None = None, force: bool = False) -> str:
+    """Refuse a bad request before the backend loads and before anything is written; the output kind.
+
+    Loading a backend takes seconds and generating minutes: a typo in --grid or --workers
+    should cost neither, nor leave a main output written without its grid.
+    """
     if num < 1:
         raise UsageError("--num must be at least 1")
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    if grid is not None and Path(grid).exists() and not force:
-        raise UsageError(f"--grid {grid} exists (use --force to overwrite it)")
+    if workers is not None and workers < 0:
+        raise UsageError("--workers must be 0 (encode inline) or more")
+    kind = check_output(out, force)
+    if grid is not None:
+        check_grid(grid, force)
+    return kind
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+@contextmanager
+def _no_empty_dirs_left(dirs: list[Path]) -> Iterator[None]:
+    """On failure, remove those of ``dirs`` (made by this job) that are empty, deepest first.
+
+    A failed or stopped job should leave the file system as it found it, not an empty folder
+    that looks like a finished run with no images; a folder with images in it is kept.
+    """
+    try:
+        yield
+    except BaseException:
+        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()  # only ever succeeds on an empty directory
+            except OSError:
+                pass
+        raise
+
+
+def _check_batch(gen, images: np.ndarray, n: int) -> None:
+    want = (n, gen.image_size, gen.image_size, 3)
+    if images.shape != want:
+        raise GanzooError(f"{gen.description}: the generator made a batch of shape {images.shape}, expected {want}")
+
+
+def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int = 256, grid: str | Path | None = None,
+             force: bool = False, progress: bool = True, workers: int | None = None) -> GenerateResult:
+    """Generate ``num`` images with backend ``gen`` into ``out`` (DIR, FILE.zip or FILE.npy).
+
+    Ctrl-C or SIGTERM stops after the current batch with GenerationStopped (a second Ctrl-C
+    at once): a .zip/.npy is never left half-written; a directory keeps its finished PNGs.
+    """
+    from tqdm import tqdm
+
+    kind = check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)
+    new_dirs = _missing_dirs(Path(out) if kind == "dir" else Path(out).parent)
+    if grid is not None:
+        new_dirs += _missing_dirs(Path(grid).parent)
     start = time.perf_counter()
     first: list[np.ndarray] = []
-    with ExitStack() as stack:
-        writer = open_writer(out, num, gen.image_size, force, stack, workers)
-        bar = stack.enter_context(tqdm(total=num, unit="img", disable=None if progress else True, leave=False))
-        for z in latent_batches(seed, gen.latent_shape, num, batch_size):
-            images = gen.generate(z)  # (n, H, W, 3) uint8
-            if sum(len(f) for f in first) < GRID_IMAGES:
-                first.append(images[:GRID_IMAGES])
-            writer.write(images)
-            bar.update(len(images))
-        writer.close()
-    if grid is not None:
-        save_grid(np.concatenate(first)[:GRID_IMAGES], grid, force=force)
+    done = 0
+    with deferred_stop() as stop, _no_empty_dirs_left(new_dirs):
+        with ExitStack() as stack:
+            writer = open_writer(out, num, gen.image_size, force, stack, workers)
+            bar = stack.enter_context(tqdm(total=num, unit="img", disable=None if progress else True, leave=False))
+            for z in latent_batches(seed, gen.latent_shape, num, batch_size):
+                images = gen.generate(z)  # (n, H, W, 3) uint8
+                _check_batch(gen, images, len(z))
+                if sum(len(f) for f in first) < GRID_IMAGES:
+                    first.append(images[:GRID_IMAGES])
+                writer.write(images)
+                done += len(images)
+                bar.update(len(images))
+                if stop and done < num:
+                    raise GenerationStopped(stop.requested, done, num, out, kind)
+            writer.close()
+        if grid is not None:
+            save_grid(np.concatenate(first)[:GRID_IMAGES], grid, force=force)
     return GenerateResult(num, time.perf_counter() - start, gen.description)

@@ -128,10 +128,7 @@ def _done(value) -> Future:
 class DirWriter(_PngSink):
     def __init__(self, path: Path, num: int, pool, workers: int, force: bool):
         super().__init__(num, pool, workers)
-        if path.exists() and not path.is_dir():
-            raise UsageError(f"--out {path} exists and is not a directory")
-        if path.is_dir() and any(path.iterdir()) and not force:
-            raise UsageError(f"--out {path} exists and is not empty (use --force to write into it)")
+        _refuse_nonempty_dir(path, force)
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
 
@@ -175,6 +172,13 @@ class NpyWriter:
         del self.array
 
 
+def _refuse_nonempty_dir(path: Path, force: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UsageError(f"--out {path} exists and is not empty (use --force to write into it)")
+
+
 def _refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"--out {path} exists (use --force to overwrite it)")
@@ -193,12 +197,41 @@ def output_kind(out: str | Path) -> str:
     return "bad"
 
 
-def open_writer(out: str | Path, num: int, image_size: int, force: bool, stack: ExitStack, workers: int | None = None):
-    """The writer for ``out`` by its form: DIR, FILE.zip or FILE.npy. ``stack`` owns temp files and the pool."""
+def refuse_uncreatable(path: Path, flag: str, *, directory: bool = False) -> None:
+    """Refuse ``path`` unless files can be made there: the nearest existing one of ``path`` (a
+    ``directory`` only) and its ancestors must be a writable directory.
+
+    Asked before any image is generated: a run can take minutes, and learning only at the end
+    that a file cannot be placed (a parent that is a file, a read-only directory) wastes it.
+    """
+    parent = path if directory else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {parent} (permission denied)")
+
+
+def check_output(out: str | Path, force: bool) -> str:
+    """Refuse a bad ``--out`` before any work (its form, an existing output, a place it cannot go); its kind."""
     path = Path(out)
     kind = output_kind(out)
     if kind == "bad":
         raise UsageError(f"--out {out}: give a directory, a .zip or a .npy file")
+    if kind == "dir":
+        _refuse_nonempty_dir(path, force)
+        refuse_uncreatable(path, "--out", directory=True)
+    else:
+        _refuse_existing(path, force)
+        refuse_uncreatable(path, "--out")
+    return kind
+
+
+def open_writer(out: str | Path, num: int, image_size: int, force: bool, stack: ExitStack, workers: int | None = None):
+    """The writer for ``out`` by its form: DIR, FILE.zip or FILE.npy. ``stack`` owns temp files and the pool."""
+    path = Path(out)
+    kind = check_output(out, force)
     if kind == "npy":
         return NpyWriter(path, num, image_size, force, stack)
     workers = (os.cpu_count() or 1) if workers is None else workers

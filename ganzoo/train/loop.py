@@ -31,7 +31,7 @@ from ganzoo.run_dir import RunDir
 from ganzoo.train.ema import EMA
 from ganzoo.train.metrics import MetricsLog, read_metrics
 from ganzoo.train.precision import Precision
-from ganzoo.train.signals import deferred_stop
+from ganzoo.signals import deferred_stop
 from ganzoo.train.tensorboard import TensorBoardLog
 
 log = logging.getLogger("ganzoo")

@@ -1,9 +1,12 @@
-"""Stop requests (Ctrl-C, SIGTERM) that take effect between steps.
+"""Stop requests (Ctrl-C, SIGTERM) that take effect between training steps or generated batches.
 
 A KeyboardInterrupt raised in the middle of a step would leave the discriminator updated and
 the generator not: a checkpoint written then would not resume exactly. So the first Ctrl-C (or
 a SIGTERM from a scheduler) only sets a flag that the loop reads after each step; a second
-Ctrl-C interrupts at once, for a step that hangs.
+Ctrl-C interrupts at once, for a step that hangs. ``ganzoo generate`` reads the same flag after
+each batch and unwinds normally, so a SIGTERM removes the temporary .zip/.npy like a Ctrl-C
+does (Python's default SIGTERM action ends the process without running any cleanup).
+Outside ``ganzoo.train`` so that the onnx backend can use it without importing torch.
 """
 
 from __future__ import annotations
