@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import ganzoo, torch, onnxruntime"
 	touch $@
 
-# The main job on the embedded shapes dataset (about 5-8 minutes on a 2-core CPU): train a small
+# The main job on the embedded shapes dataset (about 4-5 minutes on a quiet 2-core CPU): train a small
 # DCGAN (EMA weights and one-sided label smoothing make its grids clean that early), export the
 # generator to ONNX, and generate 1,000 images from the ONNX file with onnxruntime.
 # Run it again and it continues the same run (already finished: nothing to do) and refreshes the

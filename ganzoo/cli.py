@@ -49,9 +49,11 @@ class GanzooGroup(click.Group):
 def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:
     if value:
         ctx.meta["ganzoo.verbose"] = True
-    level = logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    logging.getLogger().setLevel(level)  # basicConfig is a no-op the second time (`ganzoo CMD -v`)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # --verbose is ganzoo's debug output (and tracebacks), not every library's: matplotlib alone
+    # logs hundreds of font-search lines at DEBUG. Exporter logs are opened by the exporter itself.
+    logging.getLogger().setLevel(logging.INFO)  # basicConfig is a no-op the second time (`ganzoo CMD -v`)
+    log.setLevel(logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO)
     return value
 
 

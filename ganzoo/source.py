@@ -28,8 +28,9 @@ class Source:
         return self.kind == "onnx"
 
 
-def resolve_source(source: str | Path) -> Source:
-    """A run directory means its ``checkpoints/last.pt``; a file is taken as it is."""
+def resolve_source(source: str | Path, accepts: str = "a run directory, a checkpoint .pt or an .onnx file") -> Source:
+    """A run directory means its ``checkpoints/last.pt``; a file is taken as it is.
+    ``accepts`` is what the command takes, for the message when ``source`` does not exist."""
     path = Path(source)
     if path.is_dir():
         last = path / "checkpoints" / "last.pt"
@@ -39,7 +40,7 @@ def resolve_source(source: str | Path) -> Source:
             raise UsageError(f"run {path} has no checkpoints/last.pt yet")
         return Source("checkpoint", last)
     if not path.exists():
-        raise UsageError(f"SOURCE {path} does not exist (give a run directory, a checkpoint .pt or an .onnx file)")
+        raise UsageError(f"SOURCE {path} does not exist (give {accepts})")
     if path.suffix.lower() == ".onnx":
         return Source("onnx", path)
     return Source("checkpoint", path)

@@ -115,3 +115,26 @@ def test_cifar_download_checks_the_archive(tmp_path, cli, monkeypatch):
         good = cli(*args, "--out", str(tmp_path / "r2"))
         assert good.exit_code == 0, good.output
     assert (tmp_path / "data" / "cifar-10-batches-py" / "test_batch").exists()
+
+
+@pytest.mark.parametrize("kaggle", [False, True])
+def test_dogs_unpacked_by_hand_are_not_downloaded_again(tmp_path, monkeypatch, kaggle):
+    make_dogs(tmp_path / "data", kaggle=kaggle)
+
+    def no_network(url, *args, **kwargs):
+        raise AssertionError(f"fetched {url} although the data is there")
+
+    monkeypatch.setattr("ganzoo.data.download.fetch", no_network)
+    ganzoo_dogs.download(tmp_path / "data")  # nothing to fetch: both parts are there
+
+
+def test_cifar_batches_unpacked_by_hand_are_not_downloaded_again(tmp_path, monkeypatch):
+    monkeypatch.setattr("ganzoo.data.download.fetch", lambda url, *a, **k: pytest.fail(f"fetched {url}"))
+    all_batches = ("batches.meta", "test_batch", *(f"data_batch_{i}" for i in range(1, 6)))
+    write_cifar(tmp_path / "flat", per_batch=2, batches=all_batches[1:])  # batches straight in --data-dir
+    folder = next(p for p in (tmp_path / "flat").rglob("test_batch")).parent
+    ganzoo_cifar10.download(folder)
+    # one batch missing (an interrupted untar): that is a reason to download, so fetch is reached
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(pytest.fail.Exception, match="fetched"):
+        ganzoo_cifar10.download(folder)

@@ -60,7 +60,7 @@ def export_generator(source: str | Path, out: str | Path, *, fp16: bool = False,
 
         raise UsageError(f"--opset {opset}: this installation exports opsets {low} to {high} "
                          f"(onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__})")
-    src = resolve_source(source)
+    src = resolve_source(source, accepts="a run directory or a checkpoint .pt")
     if src.is_onnx:
         raise UsageError(f"{src.path} is already an ONNX file; export needs a run directory or a checkpoint")
     loaded = load_generator(src, registry)

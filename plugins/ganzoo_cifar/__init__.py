@@ -3,7 +3,10 @@
 Written as a third-party plugin would be (public ``ganzoo`` API only, torch imported lazily).
 """
 
+import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
+
+ganzoo.require_api("1.1")
 
 
 def build_generator(params: dict):

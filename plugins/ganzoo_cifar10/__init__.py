@@ -50,7 +50,9 @@ def load(request):
 def download(data_dir):
     from ganzoo.data.download import extract, fetch
 
-    if (data_dir / "cifar-10-batches-py" / "batches.meta").exists():
+    # every batch already there, unpacked by ganzoo, torchvision or by hand: nothing to fetch
+    files = ("batches.meta", "test_batch", *(f"data_batch_{i}" for i in range(1, 6)))
+    if any(all((folder / f).exists() for f in files) for folder in (data_dir / "cifar-10-batches-py", data_dir)):
         return
     archive = fetch(URL, data_dir / "cifar-10-python.tar.gz", size=SIZE, md5=MD5)
     extract(archive, data_dir)

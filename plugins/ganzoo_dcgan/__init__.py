@@ -5,7 +5,10 @@ This package is written exactly as a third-party plugin would be: it imports onl
 time (the builders import ``.models`` when called). Copy it to start your own architecture.
 """
 
+import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
+
+ganzoo.require_api("1.1")
 
 
 def build_generator(params: dict):

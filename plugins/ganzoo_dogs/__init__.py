@@ -90,12 +90,19 @@ def load(request):
 
 
 def download(data_dir):
-    """Fetch and unpack the official archives into ``data_dir`` (resumable; archives deleted once unpacked)."""
-    from ganzoo.data.download import extract, fetch
+    """Fetch and unpack the official archives into ``data_dir`` (resumable; archives deleted once
+    unpacked). A part already on disk, unpacked by ganzoo or by hand (either layout), is kept."""
+    import logging
 
+    from ganzoo.data.download import extract, fetch
+    from ganzoo_dogs.layout import find_layout
+
+    layout = find_layout(data_dir) if data_dir.is_dir() else None
+    present = {"images.tar": layout is not None, "annotation.tar": layout is not None and layout.annotations is not None}
     for name in ARCHIVES:
-        marker = data_dir / f".{name}.extracted"
-        if marker.exists():
+        if present[name] or (data_dir / f".{name}.extracted").exists():
+            where = layout.images if name == "images.tar" else layout.annotations
+            logging.getLogger("ganzoo").info("dogs: %s is already unpacked (%s); not downloading it", name, where)
             continue
         archive = fetch(BASE_URL + name, data_dir / name)
         extract(archive, data_dir)

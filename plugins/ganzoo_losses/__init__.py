@@ -4,7 +4,10 @@
 only when a loss is built, so ``ganzoo plugins`` stays fast.
 """
 
+import ganzoo
 from ganzoo import LossSpec, hookimpl
+
+ganzoo.require_api("1.0")
 
 
 def _builder(class_name: str):

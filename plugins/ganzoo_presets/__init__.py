@@ -5,7 +5,10 @@ while everyone else gets ganzoo's defaults. Explicit flags and ``--set`` overrid
 ``config.json`` records the preset's name and the values it resolved to.
 """
 
+import ganzoo
 from ganzoo import PresetSpec, hookimpl
+
+ganzoo.require_api("1.0")
 
 PRESETS = [
     PresetSpec(

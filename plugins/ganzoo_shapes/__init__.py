@@ -5,7 +5,10 @@ Each image is one filled circle, square or triangle of random size, position, ro
 give the same images, at any image size, with nothing to download.
 """
 
+import ganzoo
 from ganzoo import DatasetSpec, Param, hookimpl
+
+ganzoo.require_api("1.1")
 
 KINDS = ("circle", "square", "triangle")
 
