@@ -149,8 +149,8 @@ def _apply_set(pairs, arch_spec, data_spec, hyper: dict, arch_params: dict, data
                 values[name] = declared[name].parse(name, value)
             elif not scope and name in SETTABLE:
                 hyper[name] = SETTABLE[name].parse(name, value)
-            elif scope and any(name in scopes[other][0] for other in scopes if other != scope):
-                other = next(o for o in scopes if o != scope and name in scopes[o][0])
+            elif scope and name in scopes["data" if scope == "arch" else "arch"][0]:
+                other = "data" if scope == "arch" else "arch"
                 raise UsageError(f"--set {key}: {name} is a{'n architecture' if other == 'arch' else ' dataset'} "
                                  f"parameter; write {other}.{name}")
             else:

@@ -65,12 +65,12 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     bad = set(overrides) - set(RESUME_OVERRIDES)
     if bad:
         raise UsageError(f"cannot change {', '.join(sorted(bad))} when resuming (only {', '.join(RESUME_OVERRIDES)})")
-    unit = "steps" if config.steps is not None else "epochs"
+    unit = config.unit
     if "steps" in overrides:
         config.steps, config.epochs = overrides.pop("steps"), None
     if "epochs" in overrides:
         config.epochs, config.steps = overrides.pop("epochs"), None
-    if ("steps" if config.steps is not None else "epochs") != unit:
+    if config.unit != unit:
         # the schedule counted the old unit: "every 1 epoch" must not become "every step"
         for key in SCHEDULE:
             if key not in overrides:
@@ -99,7 +99,7 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     trainer.load_state(state)
     if trainer.step > trainer.total_steps:
         raise UsageError(f"run {run.path} is already at step {trainer.step}; the new total "
-                         f"({config.total} {'steps' if config.steps is not None else 'epochs'}) must not be behind it")
+                         f"({config.total} {config.unit}s) must not be behind it")
     write_json(run.config_path, config.to_json())
     if trainer.step >= trainer.total_steps:
         log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)
