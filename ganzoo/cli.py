@@ -96,7 +96,7 @@ def plugins(as_json: bool) -> None:
             log.debug("%s; traceback:", u.message, exc_info=u.cause)
     if as_json:
         # DESIGN.md's contract: kinds architecture, dataset and loss only, so that a strict
-        # consumer can read stdout; presets are in the table and in `ganzoo train --help`, and
+        # consumer can read stdout; presets are in the table (`ganzoo plugins`), and
         # plugins that did not load are one line each on stderr.
         rows = [e.as_json() for e in entries if e.kind in JSON_KINDS]
         click.echo(json.dumps(rows, indent=2))
