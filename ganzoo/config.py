@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -116,11 +117,28 @@ class TrainConfig:
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
         names = {f.name for f in fields}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        for f in fields:  # a hand-edited value of the wrong type would fail deep inside torch
+            if f.name in values and not _fits(values[f.name], f.type):
+                raise ValueError(f"{f.name}={values[f.name]!r} is not {f.type}")
+        return cls(**values)
 
     def model_params(self) -> dict:
         """What the architecture's builders receive."""
         return {"nz": self.nz, "image_size": self.image_size, **self.arch_params}
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,), "None": (type(None),)}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether ``value`` (from JSON) fits a TrainConfig annotation such as ``int | None``."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if isinstance(value, bool) and "bool" not in kinds:
+        return False  # JSON true is not a batch size
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return any(isinstance(value, _TYPES.get(k, (object,))) for k in kinds)
 
 
 def parse_set(items: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
@@ -275,6 +293,10 @@ def validate(config: TrainConfig, arch_spec) -> None:
     for key, value in positive.items():
         if value is None or value <= 0:
             raise UsageError(f"{key.replace('_', '-')} must be a positive integer, got {value}")
+    for key in ("lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "ema_decay", "zoom", "shear", "translate"):
+        if not math.isfinite(getattr(config, key)):
+            raise UsageError(f"{key.replace('_', '-') if key.startswith('lr') else key} must be a finite number, "
+                             f"got {getattr(config, key)}")
     for key in ("lr_g", "lr_d"):
         if getattr(config, key) <= 0:
             raise UsageError(f"{key.replace('_', '-')} must be positive")

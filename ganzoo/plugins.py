@@ -241,6 +241,9 @@ class Registry:
             failed = [u.origin.plugin for u in self.unloaded if u.status == "failed"]
             if failed:  # the name may belong to a plugin that did not load
                 error = UsageError(f"{error}; these plugins failed to load: {', '.join(failed)} (see `ganzoo plugins`)")
+            disabled = [u for u in self.unloaded if u.status == "disabled"]
+            if disabled:  # ... or to one that GANZOO_PLUGINS leaves out
+                error = UsageError(f"{error}; {len(disabled)} third-party plugin(s) disabled by {ENV_VAR}")
             raise error
         return entries[name]
 

@@ -7,6 +7,7 @@ Builders receive plain JSON-able dicts, so that ``config.json`` alone can rebuil
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,8 @@ class Param:
         except ValueError as exc:
             raise ValueError(f"{name}={value!r}: {exc}") from None
         if kind in (int, float) and value is not None:
+            if kind is float and not math.isfinite(value):
+                raise ValueError(f"{name}={value!r}: must be a finite number")
             if self.min is not None and value < self.min:
                 raise ValueError(f"{name}={value!r}: must be at least {self.min}")
             if self.max is not None and value > self.max:

@@ -24,3 +24,16 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_a_refused_temporary_file_is_reported_under_the_target_name(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".out.bin.x1y2.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as info:
+        with atomic_path(tmp_path / "out.bin"):
+            pass
+    assert info.value.filename == str(tmp_path / "out.bin")  # what the user asked for, not the temp name

@@ -161,6 +161,8 @@ def test_bad_requests_are_refused_before_the_backend_loads(exported, tmp_path, c
         (("--num", "4", "--out", "o.png"), ".zip"),
         (("--num", "4", "--out", "afile/sub/o.zip"), "afile is not a directory"),
         (("--num", "4", "--out", "afile/imgs"), "afile is not a directory"),
+        (("--num", "4", "--out", ".zip"), "give the file a name before the extension"),
+        (("--num", "4", "--out", ".npy"), "give the file a name before the extension"),
     ]
     before = sorted(p.name for p in tmp_path.iterdir())
     for args, words in cases:
@@ -183,7 +185,7 @@ def test_a_grid_in_a_read_only_directory_is_refused_before_generating(exported, 
     # root may write anywhere, so a chmod would prove nothing here: the check asks os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw))
     r = cli("generate", str(onnx_file), "--num", "4", "--out", str(tmp_path / "o.zip"), "--grid", str(locked / "g" / "grid.png"))
-    assert r.exit_code == 2 and "permission denied" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert r.exit_code == 1 and "permission denied" in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert not (tmp_path / "o.zip").exists() and not any(locked.iterdir())
 
 
@@ -318,6 +320,10 @@ def test_a_signal_stops_generate_in_one_line_and_removes_its_temporary_file(expo
         assert "keeps the images written so far" in lines[1]
         pngs = sorted(target.iterdir())
         assert pngs and all(np.asarray(Image.open(p)).shape == (32, 32, 3) for p in pngs)  # whole files only
+        said = int(lines[1].split(" after ")[1].split(" of ")[0])
+        from ganzoo.generate.writers import image_name
+
+        assert [p.name for p in pngs] == [image_name(i, 10_000_000) for i in range(said)]  # the count said is kept
     else:
         assert f"nothing was written to {target}" in lines[1] and not target.exists()
 

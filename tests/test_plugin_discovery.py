@@ -164,6 +164,11 @@ def test_ganzoo_plugins_env_var_disables_or_selects_third_party_plugins(site):
     assert "GANZOO_PLUGINS names 'ganzoo-outside-mpl', which no installed plugin matches" in result.stderr
 
 
+def test_an_arch_left_out_by_ganzoo_plugins_says_so(site, tmp_path):
+    result = ganzoo(site, "train", "--arch", "outside-mlp", "--steps", "1", "--out", str(tmp_path / "x"), GANZOO_PLUGINS="")
+    assert result.returncode == 2 and "disabled by GANZOO_PLUGINS" in result.stderr, result.stderr
+
+
 def test_unknown_arch_points_at_the_failed_plugins(site, tmp_path):
     result = ganzoo(site, "train", "--arch", "outside-mpl", "--steps", "1", "--out", str(tmp_path / "x"))
     assert result.returncode == 2

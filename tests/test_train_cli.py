@@ -129,6 +129,9 @@ def test_bad_input_is_one_line_exit_2(cli, tmp_path, args, message):
     (["--set", "dropout=-0.5"], "dropout=-0.5: must be at least 0"),
     (["--set", "count=0"], "count=0: must be at least 1"),
     (["--set", "data.ngf=8"], "ngf is an architecture parameter; write arch.ngf"),
+    (["--lr-g", "nan"], "lr-g must be a finite number, got nan"),
+    (["--lr-d", "inf"], "lr-d must be a finite number, got inf"),
+    (["--set", "dropout=nan"], "dropout=nan: must be a finite number"),
 ])
 def test_out_of_range_values_are_usage_errors(cli, tmp_path, args, message):
     out = tmp_path / "never"
@@ -169,12 +172,23 @@ def test_resume_refuses_a_total_behind_the_run(cli, tmp_path):
     assert (out / "config.json").read_text() == before
 
 
-def test_resume_with_a_damaged_config_is_one_line(cli, tmp_path):
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.clear(), "not a ganzoo run configuration (missing arch"),
+    (lambda c: c.update(batch_size=16.5), "batch_size=16.5 is not int"),
+    (lambda c: c.update(batch_size=True), "batch_size=True is not int"),
+    (lambda c: c.update(arch_params=[1]), "arch_params=[1] is not dict"),
+    (lambda c: c.update(ema="yes"), "ema='yes' is not bool"),
+    (lambda c: c["arch_params"].update(ngf=-3), "ngf=-3: must be at least 1"),
+    (lambda c: c["arch_params"].update(ngf=16), "does not fit the networks"),
+])
+def test_resume_with_a_damaged_config_is_one_line(cli, tmp_path, edit, message):
     out = tmp_path / "run"
     assert cli("train", *TINY, "--steps", "1", "--out", str(out)).exit_code == 0
-    (out / "config.json").write_text("{}")
+    config = json.loads((out / "config.json").read_text())
+    edit(config)
+    (out / "config.json").write_text(json.dumps(config))
     result = cli("train", "--resume", str(out), "--steps", "2")
-    assert result.exit_code == 2 and "not a ganzoo run configuration (missing arch" in result.output
+    assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 

@@ -149,6 +149,8 @@ def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int =
                 done += len(images)
                 bar.update(len(images))
                 if stop and done < num:
+                    if kind == "dir":  # finish the PNGs already queued, so the count said is the count kept
+                        writer.flush()
                     raise GenerationStopped(stop.requested, done, num, out, kind)
             writer.close()
         if grid is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganzoo.errors import UsageError
+from ganzoo.errors import GanzooError, UsageError
 from ganzoo.fileio import atomic_path
 
 
@@ -209,14 +209,16 @@ def refuse_uncreatable(path: Path, flag: str, *, directory: bool = False) -> Non
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: cannot write in {parent} (permission denied)")
+    if not os.access(parent, os.W_OK | os.X_OK):  # the environment, not the request: exit 1 as elsewhere
+        raise GanzooError(f"{flag} {path}: cannot write in {parent} (permission denied)")
 
 
 def check_output(out: str | Path, force: bool) -> str:
     """Refuse a bad ``--out`` before any work (its form, an existing output, a place it cannot go); its kind."""
     path = Path(out)
     kind = output_kind(out)
+    if path.name.lower() in (".zip", ".npy"):  # Path(".zip").suffix is "": it would become a folder
+        raise UsageError(f"--out {out}: give the file a name before the extension, e.g. images{path.name.lower()}")
     if kind == "bad":
         raise UsageError(f"--out {out}: give a directory, a .zip or a .npy file")
     if kind == "dir":

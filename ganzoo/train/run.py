@@ -79,8 +79,13 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         setattr(config, key, value)
     try:
         validate(config, registry.architecture(config.arch))
-    except TypeError as exc:  # a hand-edited config.json with a value of the wrong type
-        raise UsageError(f"{run.config_path} holds a value of the wrong type ({exc})") from None
+        for declared, values in ((registry.architecture(config.arch).params, config.arch_params),
+                                 (registry.dataset(config.data).params, config.data_params)):
+            for key, value in values.items():
+                if key in declared:
+                    declared[key].parse(key, value)  # the plugin's own type and range, as --set checks them
+    except (TypeError, ValueError) as exc:  # a hand-edited config.json
+        raise UsageError(f"{run.config_path} holds a bad value ({exc})") from None
     if not run.last_checkpoint.exists():
         raise UsageError(f"{run.path} has no checkpoints/last.pt to resume from")
     device = resolve_device(config.device)
@@ -96,10 +101,15 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
     loaded = _prepare(config, registry, progress=progress)
     trainer = Trainer(config, run, registry, loaded.images, device)
-    trainer.load_state(state)
+    try:
+        trainer.load_state(state)
+    except RuntimeError as exc:  # e.g. ngf or nz edited in config.json: the tensors no longer fit
+        lines = [line.strip() for line in str(exc).strip().splitlines()]
+        detail = next((line for line in lines[1:] if line), lines[0] if lines else "")  # the first mismatch
+        raise UsageError(f"{run.last_checkpoint} does not fit the networks {run.config_path} describes: {detail}") from None
     if trainer.step > trainer.total_steps:
         raise UsageError(f"run {run.path} is already at step {trainer.step}; the new total "
-                         f"({config.total} {config.unit}s) must not be behind it")
+                         f"({config.total} {config.unit}{'s' if config.total != 1 else ''}) must not be behind it")
     write_json(run.config_path, config.to_json())
     if trainer.step >= trainer.total_steps:
         log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)
