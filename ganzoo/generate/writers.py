@@ -84,7 +84,8 @@ class _PngSink:
         """Queue a (n, H, W, 3) uint8 batch; keeps at most two batches in flight."""
         start, self.index = self.index, self.index + len(batch)
         if self.pool is None:
-            self._flush_one((start, [_done(self._job(start, batch))]))
+            fn, *args = self._task(start, batch)
+            self._flush_one((start, [_done(fn(*args))]))
             return
         futures, offset = [], start
         for chunk in np.array_split(batch, min(len(batch), self.workers * 4)):
@@ -98,10 +99,6 @@ class _PngSink:
     def _task(self, start: int, chunk: np.ndarray) -> tuple:
         """(function, *args) for the pool: module-level, so a process pool can pickle it."""
         return (_encode_many, chunk)
-
-    def _job(self, start: int, chunk: np.ndarray) -> list[bytes]:
-        fn, *args = self._task(start, chunk)
-        return fn(*args)
 
     def _flush_one(self, item: tuple[int, list[Future]]) -> None:
         start, futures = item

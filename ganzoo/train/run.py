@@ -78,8 +78,9 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     for key, value in overrides.items():
         setattr(config, key, value)
     try:
-        validate(config, registry.architecture(config.arch))
-        for declared, values in ((registry.architecture(config.arch).params, config.arch_params),
+        arch_spec = registry.architecture(config.arch)
+        validate(config, arch_spec)
+        for declared, values in ((arch_spec.params, config.arch_params),
                                  (registry.dataset(config.data).params, config.data_params)):
             for key, value in values.items():
                 if key in declared:
