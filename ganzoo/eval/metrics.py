@@ -102,7 +102,7 @@ def memorization_distance(real: FeatureSet, fake: FeatureSet, chunk: int = 1024)
         return 1.0
     nearest = []
     for part in f.split(chunk):  # (chunk, D) @ (D, N_real): never the whole matrix at once
-        nearest.append((1 - (part @ r.T).abs()).min(dim=1).values)
+        nearest.append((1 - (part @ r.T).abs()).clamp(min=0).min(dim=1).values)  # rounding: |cos| may pass 1
     return float(torch.cat(nearest).double().mean())
 
 
