@@ -15,12 +15,11 @@ import torch.nn.functional as F
 
 from ganzoo.errors import GanzooError, UsageError
 from ganzoo.eval.metrics import FeatureSet
+from ganzoo.eval.names import DEFAULT_EXTRACTOR
 from ganzoo.plugins import describe_spec
 from ganzoo.specs import ExtractorRequest, ExtractorSpec
 
 log = logging.getLogger("ganzoo")
-
-DEFAULT_EXTRACTOR = "inception"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

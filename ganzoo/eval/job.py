@@ -1,8 +1,8 @@
 """One ``ganzoo eval``: SOURCE's images and the real ones through an extractor, then the metrics.
 
-Order of work: everything that can be refused (metrics, counts, the extractor's weights) is
-checked before any image is generated or decoded; the real features come from the cache
-when they exist.
+Order of work: everything that can be refused (metrics, the extractor, its weights) is checked
+before torch is imported (``preflight``), the image counts before any feature is extracted;
+the real features come from the cache when they exist.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganzoo.errors import UsageError
-from ganzoo.eval.extractor import DEFAULT_EXTRACTOR, Extractor, array_batches, open_extractor
-from ganzoo.eval.metrics import check_counts, compute, parse_metrics
-from ganzoo.eval.real import load_real
-from ganzoo.eval.sources import open_source
-from ganzoo.eval.stats import real_features
+from ganzoo.eval.names import DEFAULT_EXTRACTOR
+
+if TYPE_CHECKING:  # torch is imported only once the request has passed the checks below
+    from ganzoo.eval.extractor import Extractor
 
 log = logging.getLogger("ganzoo")
 
@@ -41,7 +41,7 @@ STD_OF = {"kid": "kid_std", "is": "is_std"}
 class EvalResult:
     source: str
     real: str
-    extractor: Extractor
+    extractor: "Extractor"
     values: dict[str, float]
     num_fake: int
     num_real: int
@@ -79,14 +79,12 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def evaluate(source: str | Path, real: str, *, registry=None, metrics: str | None = None, num: int | None = None,
-             batch_size: int = 64, seed: int = 0, extractor: str = DEFAULT_EXTRACTOR,
-             weights: str | Path | None = None, data_dir: str | None = None, cache_dir: str | None = None,
-             device: str = "auto", progress: bool = True) -> EvalResult:
-    from ganzoo.device import resolve_device
-    from ganzoo.plugins import load_registry
+def preflight(registry, metrics: str | None, extractor: str, weights, batch_size: int) -> tuple[list[str], str | None]:
+    """Everything that can be refused before torch loads, in about a second: the metrics, the
+    batch size, the extractor's name and logits, and its weights file (the one-line message
+    saying what to fetch). Returns the metrics and the weights path to use."""
+    from ganzoo.eval.names import parse_metrics
 
-    registry = registry or load_registry()
     wanted = parse_metrics(metrics)
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -94,9 +92,32 @@ def evaluate(source: str | Path, real: str, *, registry=None, metrics: str | Non
     if "is" in wanted and not spec.has_logits:
         raise UsageError(f"--metrics is: extractor {spec.name!r} gives no class logits, which the Inception Score "
                          "needs; leave out 'is' or use an extractor that has them (inception)")
+    if spec.weights_file is None:
+        if weights:
+            raise UsageError(f"--inception-weights: extractor {spec.name!r} loads no weights file")
+        return wanted, None
+    return wanted, str(spec.weights_file(str(weights) if weights else None))
+
+
+def evaluate(source: str | Path, real: str, *, registry=None, metrics: str | None = None, num: int | None = None,
+             batch_size: int = 64, seed: int = 0, extractor: str = DEFAULT_EXTRACTOR,
+             weights: str | Path | None = None, data_dir: str | None = None, cache_dir: str | None = None,
+             device: str = "auto", progress: bool = True) -> EvalResult:
+    from ganzoo.plugins import load_registry
+
+    registry = registry or load_registry()
+    wanted, weights_path = preflight(registry, metrics, extractor, weights, batch_size)
+
+    from ganzoo.device import resolve_device
+    from ganzoo.eval.extractor import array_batches, open_extractor
+    from ganzoo.eval.metrics import check_counts, compute
+    from ganzoo.eval.real import load_real
+    from ganzoo.eval.sources import open_source
+    from ganzoo.eval.stats import real_features
+
     started = time.perf_counter()
     dev = resolve_device(device)
-    ext = open_extractor(registry, extractor, weights, dev)  # a missing weights file stops here, before any work
+    ext = open_extractor(registry, extractor, weights_path, dev)
     src = open_source(source, num=num, seed=seed, device=device, batch_size=batch_size, progress=progress)
     reals = load_real(registry, real, src.image_size, data_dir=data_dir, cache_dir=cache_dir,
                       source_config=src.config, progress=progress)

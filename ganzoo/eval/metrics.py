@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ganzoo.errors import UsageError, closest
+from ganzoo.errors import UsageError
+from ganzoo.eval.names import DEFAULT_METRICS, METRICS, parse_metrics  # noqa: F401  (re-exported)
 
-METRICS = ("fid", "kid", "mifid", "is", "pr")
-DEFAULT_METRICS = ("fid", "kid")
 MIFID_EPS = 0.1  # Kaggle's cosine-distance threshold
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's (and the KID paper's) defaults
 PR_NEIGHBORHOOD = 3
@@ -57,19 +56,6 @@ class FeatureSet:
 
             self._stats = fid_features_to_statistics(torch.from_numpy(self.features).double())
         return self._stats
-
-
-def parse_metrics(text: str | None) -> list[str]:
-    """``"fid,kid"`` -> ["fid", "kid"]; unknown names are a usage error with a suggestion."""
-    names = [m.strip().lower() for m in (text or ",".join(DEFAULT_METRICS)).split(",") if m.strip()]
-    if not names:
-        raise UsageError(f"--metrics needs at least one of {', '.join(METRICS)}")
-    for name in names:
-        if name not in METRICS:
-            hint = closest(name, METRICS)
-            raise UsageError(f"--metrics: unknown metric {name!r}" + (f"; did you mean {hint!r}?" if hint else "")
-                             + f" (choose from {', '.join(METRICS)})")
-    return list(dict.fromkeys(names))
 
 
 def fid(real: FeatureSet, fake: FeatureSet) -> float:
@@ -109,7 +95,7 @@ def memorization_distance(real: FeatureSet, fake: FeatureSet, chunk: int = 1024)
 def mifid(fid_value: float, distance: float, eps: float = MIFID_EPS) -> float:
     """Kaggle's MiFID: the FID divided by the thresholded memorization distance (1e-15 as Kaggle added)."""
     thresholded = distance if distance < eps else 1.0
-    return fid_value / (thresholded + 1e-15)
+    return max(fid_value, 0.0) / (thresholded + 1e-15)  # a FID of -1e-8 is rounding, not a negative score
 
 
 def inception_score(fake: FeatureSet, splits: int = 10) -> tuple[float, float]:

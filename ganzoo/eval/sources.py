@@ -141,7 +141,7 @@ def _npy(path: Path, num: int | None) -> ImageSource:
                          "as `ganzoo generate --out FILE.npy` writes")
     n = _take(len(array), num, str(path))
     return ImageSource("npy", path, f"{path} ({n} images)", int(array.shape[1]), n,
-                       lambda b: (np.asarray(array[i:min(i + b, n)]) for i in range(0, n, b)))
+                       lambda b: (np.array(array[i:min(i + b, n)]) for i in range(0, n, b)))  # a copy: torch wants writable memory
 
 
 def open_source(source: str | Path, num: int | None = None, seed: int = 0, device: str = "auto",

@@ -100,8 +100,7 @@ def real_features(extractor: Extractor, images_key: str, image_size: int, comput
     if entry.exists():
         try:
             found = entry.read()
-            log.info("real statistics of %s (%d images, %s) from the cache %s; not recomputed",
-                     describe, len(found), extractor.label, entry.path)
+            log.info("real statistics of %s with %s from the cache %s; not recomputed", describe, extractor.label, entry.path)
             return found, entry, True
         except (OSError, ValueError) as exc:
             log.warning("the statistics entry %s is damaged (%s); recomputing it", entry.path, exc)
@@ -112,8 +111,8 @@ def real_features(extractor: Extractor, images_key: str, image_size: int, comput
     try:
         entry.write(found, {"real": describe, "images_key": images_key, "image_size": image_size,
                             "extractor": extractor.as_json(), "seconds": round(seconds, 2)})
-        log.info("real statistics of %s (%d images, %s) computed in %.1f s and cached in %s",
-                 describe, len(found), extractor.label, seconds, entry.path)
+        log.info("real statistics of %s with %s computed in %.1f s and cached in %s",
+                 describe, extractor.label, seconds, entry.path)
     except OSError as exc:  # a read-only cache costs time next run, not this result
         log.warning("could not write the statistics cache %s (%s); set --cache-dir or GANZOO_CACHE_DIR", entry.path, exc)
     return found, entry, False
