@@ -125,7 +125,7 @@ def evaluate(source: str | Path, real: str, *, registry=None, metrics: str | Non
     real_set, _entry, cached = real_features(
         ext, reals.key, src.image_size,
         lambda: ext.features(array_batches(reals.images, batch_size), len(reals.images), progress, "real features"),
-        reals.describe, cache_dir)
+        reals.describe, reals.cache_dir)
     fake_set = ext.features(src.batches(batch_size), src.count, progress, "generated features")
     if fake_set.logits is None and "is" in wanted:  # pragma: no cover - guarded above
         raise UsageError("the extractor returned no logits")

@@ -32,6 +32,7 @@ class RealImages:
     key: str  # identifies the pixels, for the statistics cache
     describe: str  # "shapes (8192 images)", for the log and the report
     name: str  # the dataset name or the folder path
+    cache_dir: str | None = None  # the cache the images came through (the statistics go beside them)
 
 
 def images_key(loaded, images: np.ndarray) -> str:
@@ -84,4 +85,5 @@ def load_real(registry, real: str, image_size: int, data_dir: str | None = None,
     images = loaded.images
     if loaded.skipped:
         log.warning("--real %s: %d item(s) skipped (unreadable files or left out by the dataset)", real, loaded.skipped)
-    return RealImages(images, images_key(loaded, images), f"{name} ({len(images)} images at {image_size}x{image_size})", name)
+    return RealImages(images, images_key(loaded, images), f"{name} ({len(images)} images at {image_size}x{image_size})",
+                      name, cache_dir)
