@@ -89,8 +89,15 @@ def bake_parametrizations(model: nn.Module) -> tuple[nn.Module, int]:
     model = copy.deepcopy(model).eval()
     baked = 0
     for module in list(model.modules()):
-        if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-                baked += 1
+        if not parametrize.is_parametrized(module):
+            continue
+        # Not parametrize.remove_parametrizations: a deep copy shares the generated
+        # "ParametrizedLinear" class with the original, and removing deletes the property from
+        # that class, which would break the original model (the parity reference) too.
+        values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+        del module._modules["parametrizations"]
+        module.__class__ = module.__class__.__bases__[0]  # the class before parametrize subclassed it
+        for name, value in values.items():
+            module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+            baked += 1
     return model, baked
