@@ -19,7 +19,7 @@ SMALL = {"ch": 4, "attn": 16}
 def test_biggan_networks_at_every_size(registry, num_classes, sizes):
     spec = registry.architecture("biggan")
     assert spec.conditional == "optional" and spec.defaults["conditional"] is True
-    assert set(spec.image_sizes) == {32, 64, 128}
+    assert set(spec.image_sizes) == {16, 32, 64, 128}
     check_architecture(spec, params=SMALL, num_classes=num_classes, sizes=sizes, batch=2)
 
 

@@ -241,3 +241,24 @@ def test_class_on_an_unconditional_source_is_a_usage_error(tmp_path, cli):
     run = make_run(tmp_path, "dcgan")
     r = cli("generate", str(run), "--num", "2", "--out", str(tmp_path / "x.npy"), "--class", "circle")
     assert r.exit_code == 2 and "not class-conditional" in r.output
+
+
+def test_readme_breed_consumer_runs_with_onnxruntime_and_numpy_only(conditional_export, tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arch, _, onnx_file, _ = conditional_export
+    if arch != "biggan":
+        pytest.skip("one architecture is enough for the snippet")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if b.startswith("# consumer_breed.py")]
+    assert len(blocks) == 1
+    (tmp_path / "gen.onnx").write_bytes(onnx_file.read_bytes())
+    code = blocks[0] + "\nassert 'torch' not in sys.modules and 'ganzoo' not in sys.modules\n"
+    result = subprocess.run([sys.executable, "-c", code, "triangle"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "triangle (16, 32, 32, 3)"
+    assert np.load(tmp_path / "triangle.npy").dtype == np.uint8

@@ -39,7 +39,7 @@ def ganzoo_register_architectures(register):
         ArchitectureSpec(
             name="biggan",
             description="Compact BigGAN: shared embedding, hierarchical z, conditional BN, self-attention, SN, projection D",
-            image_sizes=(64, 32, 128),
+            image_sizes=(64, 32, 128, 16),
             latent_size=120,
             build_generator=build_generator,
             build_discriminator=build_discriminator,

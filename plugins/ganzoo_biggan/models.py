@@ -1,4 +1,5 @@
-"""A compact BigGAN (Brock et al. 2019) generator and discriminator for 32, 64 and 128 px.
+"""A compact BigGAN (Brock et al. 2019) generator and discriminator for 32, 64 and 128 px
+(and 16 px, the 32 px layout one block shorter, for quick CPU runs and tests).
 
 Generator: z is split into one chunk per up-block plus one for the first linear layer
 (hierarchical latent); each block's conditional BatchNorms see [shared class embedding,
@@ -18,9 +19,10 @@ from torch import nn
 from ganzoo_biggan.layers import DBlock, GBlock, SelfAttention, sn_conv, sn_embedding, sn_linear
 
 # channel multipliers of ch, from the 4x4 input up to the output (BigGAN's G_arch)
-G_MULTIPLIERS = {32: (4, 4, 4, 4), 64: (16, 8, 4, 2, 1), 128: (16, 16, 8, 4, 2, 1)}
+G_MULTIPLIERS = {16: (4, 4, 4), 32: (4, 4, 4, 4), 64: (16, 8, 4, 2, 1), 128: (16, 16, 8, 4, 2, 1)}
 # (output multiplier, downsample) per D block (BigGAN's D_arch)
 D_BLOCKS = {
+    16: ((4, True), (4, True), (4, False)),  # not in BigGAN: for quick CPU runs and tests
     32: ((4, True), (4, True), (4, False), (4, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (16, False)),
     128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),
