@@ -154,7 +154,8 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
 
     \b
     Training parameters for --set, besides the flags' own names:
-      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999
+      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999  ema_start=1000
+      conditional=true|false (class-conditional architectures, on labelled data)
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
     """
