@@ -47,7 +47,7 @@ def ganzoo_register_architectures(register):
                 "ch": Param(32, "width: channels are ch times BigGAN's multipliers (16, 8, 4, 2, 1 at 64 px)", min=1),
                 "d_ch": Param(0, "discriminator width (0: the same as ch)", min=0),
                 "shared_dim": Param(128, "size of the shared class embedding", min=1),
-                "attn": Param(32, "self-attention at this resolution in G and D (0: none)", min=0),
+                "attn": Param(32, "self-attention at this resolution in G and D (0, or above the image size: none)", min=0),
             },
             conditional="optional",
             # BigGAN's recipe: hinge loss, Adam (0, 0.999), TTUR (D learns 4x faster), EMA of G

@@ -34,7 +34,8 @@ def _check(image_size: int, attn: int) -> None:
     if image_size not in G_MULTIPLIERS:
         raise ValueError(f"biggan supports image sizes {', '.join(map(str, SIZES))}, not {image_size}")
     places = [4 * 2 ** (i + 1) for i in range(len(G_MULTIPLIERS[image_size]) - 1)]
-    if attn and attn not in places:
+    # attn above the image size means no attention (the default 32 at 16 px); below, it must be a block's size
+    if attn and attn <= image_size and attn not in places:
         raise ValueError(f"attn={attn}: at {image_size} px self-attention can sit at {', '.join(map(str, places))} (or 0: none)")
 
 
