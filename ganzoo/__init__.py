@@ -1,7 +1,7 @@
 """ganzoo: a plugin-based GAN zoo with ONNX export.
 
 The core engine defines the training protocol, the run directory, export and generation;
-architectures, datasets and losses come from plugins (see ``ganzoo.hookspecs``).
+architectures, datasets, losses and evaluation feature extractors come from plugins (see ``ganzoo.hookspecs``).
 
 Importing ``ganzoo`` is cheap: torch is imported only by the modules that need it.
 """
@@ -11,9 +11,10 @@ __version__ = "0.1.0"
 #: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
 #: when something is added (a hook, an optional spec field); the major number changes only when
 #: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 # 1.1: Param(min=, max=)
-# 1.2 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
+# 1.2: ganzoo_register_extractors, ExtractorSpec (evaluation)
+# 1.3 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
 #      params["num_classes"], G(z, y) / D(x, y); training parameters conditional and ema_start
 
 
@@ -45,6 +46,8 @@ from ganzoo.specs import (  # noqa: E402
     ArchitectureSpec,
     DatasetRequest,
     DatasetSpec,
+    ExtractorRequest,
+    ExtractorSpec,
     ImageFile,
     ImageSet,
     LossSpec,
@@ -57,6 +60,8 @@ __all__ = [
     "ArchitectureSpec",
     "DatasetRequest",
     "DatasetSpec",
+    "ExtractorRequest",
+    "ExtractorSpec",
     "ImageFile",
     "ImageSet",
     "LossSpec",

@@ -71,18 +71,21 @@ def main() -> None:
 
 
 # ------------------------------------------------------------------------------------ plugins
-JSON_KINDS = ("architecture", "dataset", "loss")  # the kinds `plugins --json` promises
+# The kinds `plugins --json` lists: DESIGN.md's three, and the extractors `ganzoo eval` takes
+# (eval is in the same CLI contract, so a script must be able to see which extractors exist).
+JSON_KINDS = ("architecture", "dataset", "loss", "extractor")
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @verbose_option
 def plugins(as_json: bool) -> None:
-    """List the architectures, datasets, losses and presets, and the plugin each came from.
+    """List the architectures, datasets, losses, presets and evaluation feature extractors,
+    and the plugin each came from.
 
     Plugins that failed to load (or that GANZOO_PLUGINS disabled) are listed last, with the
-    reason; everything else is listed as usual. --json prints the architectures, datasets and
-    losses (keys kind, name, description, plugin, distribution, version, status) and reports
+    reason; everything else is listed as usual. --json prints the architectures, datasets,
+    losses and extractors (keys kind, name, description, plugin, distribution, version, status) and reports
     the plugins that did not load on stderr. GANZOO_PLUGINS unset loads every plugin,
     empty loads only the built-ins, "a,b" loads the built-ins and the third-party plugins a
     and b (distribution, entry-point or module names).
@@ -95,15 +98,14 @@ def plugins(as_json: bool) -> None:
         if u.cause is not None:  # the plugin's own traceback, on stderr with -v
             log.debug("%s; traceback:", u.message, exc_info=u.cause)
     if as_json:
-        # DESIGN.md's contract: kinds architecture, dataset and loss only, so that a strict
-        # consumer can read stdout; presets are in the table (`ganzoo plugins`), and
+        # DESIGN.md's kinds plus extractor (see JSON_KINDS); presets are in the table, and
         # plugins that did not load are one line each on stderr.
         rows = [e.as_json() for e in entries if e.kind in JSON_KINDS]
         click.echo(json.dumps(rows, indent=2))
         for u in registry.unloaded:
             click.echo(f"ganzoo: {u.message}", err=True)
         return
-    for kind in ("architecture", "dataset", "loss", "preset"):
+    for kind in ("architecture", "dataset", "loss", "preset", "extractor"):
         rows = [e for e in entries if e.kind == kind]
         if not rows:
             continue
@@ -157,6 +159,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
       n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999  ema_start=1000
       conditional=true|false (class-conditional architectures, on labelled data)
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
+      eval_every=N  eval_num=5000  eval_extractor=inception   (FID/KID of the EMA generator)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
     """
     from ganzoo.train.loop import Interrupted
@@ -264,3 +267,48 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, class_te
         sys.exit(stop.exit_code)
     click.echo(f"Wrote {result.num} images to {out} in {result.seconds:.1f} s "
                f"({result.num / result.seconds:.0f} images/s){f'; grid {grid}' if grid else ''}.")
+
+
+# ------------------------------------------------------------------------------------ eval
+@main.command("eval", context_settings={"show_default": True})
+@click.argument("source", type=click.Path())
+@click.option("--real", required=True, help="Reference images: a dataset name (see `ganzoo plugins`) or a folder.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the --real dataset lives [default: the run's, when SOURCE is a run of it].")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Image and statistics caches [default: as for train].")
+@click.option("--metrics", default="fid,kid", help="Comma-separated: fid, kid, mifid, is, pr (precision/recall).")
+@click.option("--num", type=int, help="Images to score [default: 10000 from a generator; every image of a folder, .zip or .npy].")
+@click.option("--batch-size", type=int, default=64)
+@click.option("--seed", type=int, default=0, help="Latent seed for a generator SOURCE (as `ganzoo generate --seed`).")
+@click.option("--extractor", default="inception", help="Feature extractor (see `ganzoo plugins`).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False),
+              help="The Inception v3 weights file [default: $GANZOO_INCEPTION_WEIGHTS, else the cache dir's weights/].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@verbose_option
+def eval_cmd(source, real, data_dir, cache_dir, metrics, num, batch_size, seed, extractor, inception_weights,
+             device, as_json, no_progress) -> None:
+    """Score SOURCE against --real: FID, KID, MiFID, Inception Score, precision/recall.
+
+    SOURCE is a run directory, a checkpoint or an .onnx file (images generated with --seed),
+    or images already made: a folder, a .zip of PNGs or a .npy uint8 array (N, H, W, 3). The
+    real images are brought to SOURCE's image size through the training data path and their
+    features are cached. Every figure is labelled with the extractor (and its weights' hash)
+    that produced it; figures from different extractors are not comparable. A run directory
+    SOURCE also gets the result appended to RUN/eval.jsonl.
+    """
+    from ganzoo.eval.job import append_eval_log, evaluate
+
+    result = evaluate(source, real, metrics=metrics, num=num, batch_size=batch_size, seed=seed, extractor=extractor,
+                      weights=inception_weights, data_dir=data_dir, cache_dir=cache_dir, device=device,
+                      progress=not no_progress)
+    if result.run_dir is not None:
+        path = append_eval_log(result.run_dir, result)
+        log.info("appended to %s", path)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    click.echo(f"{result.num_fake} generated images from {result.source} vs {result.real}, "
+               f"{result.image_size}x{result.image_size}; extractor {result.extractor.label}"
+               f"{' (real statistics from the cache)' if result.real_from_cache else ''}")
+    click.echo(result.table())

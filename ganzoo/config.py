@@ -53,8 +53,12 @@ SETTABLE = {
     # data augmentation (ganzoo.data.augment)
     "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
     "diffaugment": Param(""),
+    # evaluation during training (ganzoo.eval.training): FID/KID of the sampler every N units
+    "eval_every": Param(None, type=int, min=1), "eval_num": Param(5000, min=2), "eval_extractor": Param("inception"),
 }
-assert set(SETTABLE) - {"log_every"} == HYPERPARAMETERS
+#: --set keys that are not hyperparameters a plugin may give defaults for.
+RUN_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor"}
+assert set(SETTABLE) - RUN_SETTINGS == HYPERPARAMETERS
 
 
 @dataclass
@@ -96,6 +100,10 @@ class TrainConfig:
     shear: float = 0.0
     translate: float = 0.0
     diffaugment: str = ""
+    # evaluation: FID/KID of the EMA generator (the sampler) every eval_every units (the run's unit)
+    eval_every: int | None = None
+    eval_num: int = 5000
+    eval_extractor: str = "inception"
     preset: str | None = None
     # class-conditional runs: asked for here; num_classes and class_names come from the dataset
     # when the run starts (None for unconditional runs)
@@ -302,9 +310,10 @@ def validate(config: TrainConfig, arch_spec) -> None:
         )
     positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every}
     positive["epochs" if config.steps is None else "steps"] = config.total
-    for key in ("sample_every", "checkpoint_every"):
+    for key in ("sample_every", "checkpoint_every", "eval_every"):
         if getattr(config, key) is not None:
             positive[key] = getattr(config, key)
+    positive["eval_num"] = config.eval_num
     for key, value in positive.items():
         if value is None or value <= 0:
             raise UsageError(f"{key.replace('_', '-')} must be a positive integer, got {value}")

@@ -1,4 +1,4 @@
-"""The plugin contract: four hooks, each given a ``register`` callback that takes one spec.
+"""The plugin contract: five hooks, each given a ``register`` callback that takes one spec.
 
 A plugin module implements any of them with ``@ganzoo.hookimpl`` and is listed in its
 package's ``[project.entry-points.ganzoo]``. See ``plugins/ganzoo_dcgan`` for a complete one.
@@ -28,3 +28,8 @@ def ganzoo_register_losses(register):
 @hookspec
 def ganzoo_register_presets(register):
     """Call ``register(PresetSpec(...))`` once per preset."""
+
+
+@hookspec
+def ganzoo_register_extractors(register):
+    """Call ``register(ExtractorSpec(...))`` once per feature extractor (plugin API 1.2)."""

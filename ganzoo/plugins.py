@@ -30,7 +30,7 @@ import pluggy
 
 from ganzoo import hookspecs
 from ganzoo.errors import PluginError, UsageError, unknown_name
-from ganzoo.specs import ArchitectureSpec, DatasetSpec, LossSpec, PresetSpec
+from ganzoo.specs import ArchitectureSpec, DatasetSpec, ExtractorSpec, LossSpec, PresetSpec
 
 log = logging.getLogger("ganzoo")
 
@@ -48,6 +48,7 @@ _HOOKS = {
     "ganzoo_register_datasets": ("dataset", DatasetSpec),
     "ganzoo_register_losses": ("loss", LossSpec),
     "ganzoo_register_presets": ("preset", PresetSpec),
+    "ganzoo_register_extractors": ("extractor", ExtractorSpec),
 }
 
 
@@ -268,6 +269,9 @@ class Registry:
 
     def preset(self, name: str) -> PresetSpec:
         return self.get("preset", name).spec
+
+    def extractor(self, name: str) -> ExtractorSpec:
+        return self.get("extractor", name).spec
 
 
 # The latest registry's specs -> where they came from, so that errors raised far from the

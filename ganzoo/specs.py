@@ -365,3 +365,60 @@ class PresetSpec:
         _check_hyperparameters(f"preset {self.name!r}", {k: v for k, v in self.values.items() if k != "set"})
         if not isinstance(self.values.get("set", {}), Mapping):
             raise ValueError(f"preset {self.name!r}: values['set'] must be a dict of parameter -> value")
+
+
+@dataclass(frozen=True)
+class ExtractorRequest:
+    """What the engine hands an extractor's ``build``: the weights file (``weights_file``'s
+    answer, None for an extractor that needs none) and the torch device to build on."""
+
+    weights: Path | None
+    device: "torch.device | str" = "cpu"
+
+
+#: What an extractor's module receives (``ExtractorSpec.input_range``).
+INPUT_RANGES = ("uint8", "float")
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A feature extractor for evaluation (``ganzoo eval --extractor NAME``; plugin API 1.2).
+
+    - ``build(request)`` returns a ``torch.nn.Module`` in eval mode mapping images
+      ``(N, 3, H, W)`` to features ``(N, feature_dim)``; when ``has_logits``, to a tuple
+      ``(features, logits)`` with class logits ``(N, C)`` (the Inception Score needs them).
+    - ``input_range``: ``"uint8"`` gives the module uint8 pixels 0..255 (what FID Inception
+      expects); ``"float"`` gives float32 in [-1, 1], the generators' range.
+    - ``input_size``: ganzoo resizes images to this square side (bilinear, antialiased)
+      before the call; None hands them over at their own size (the module resizes itself).
+    - ``weights_file(given)``, for extractors that load a file: return the path to use
+      (``given`` is ``--inception-weights`` or None), or raise ``ganzoo.errors.UsageError``
+      with one line saying which file to fetch and where to put it. ganzoo hashes the file
+      (SHA-256) and labels every figure and cached statistic with it.
+    """
+
+    name: str
+    description: str
+    feature_dim: int
+    build: Callable[[ExtractorRequest], "torch.nn.Module"]
+    has_logits: bool = False
+    input_range: str = "uint8"
+    input_size: int | None = None
+    weights_file: Callable[[str | None], Path] | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("extractor", self.name)
+        where = f"extractor {self.name!r}"
+        _check_description("extractor", self.name, self.description)
+        if not _is_int(self.feature_dim) or self.feature_dim <= 0:
+            raise ValueError(f"{where}: feature_dim must be a positive int")
+        if not callable(self.build):
+            raise TypeError(f"{where}: build must be callable")
+        if self.weights_file is not None and not callable(self.weights_file):
+            raise TypeError(f"{where}: weights_file must be callable or None")
+        if self.input_range not in INPUT_RANGES:
+            raise ValueError(f"{where}: input_range must be one of {', '.join(INPUT_RANGES)}, got {self.input_range!r}")
+        if self.input_size is not None and (not _is_int(self.input_size) or self.input_size <= 0):
+            raise ValueError(f"{where}: input_size must be a positive int or None")
+        if not isinstance(self.has_logits, bool):
+            raise TypeError(f"{where}: has_logits must be True or False")

@@ -41,3 +41,13 @@ def cli():
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
     """Preprocessed-image caches go to a temporary folder, never to the user's ~/.cache."""
     monkeypatch.setenv("GANZOO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganzoo-cache"))
+
+
+@pytest.fixture
+def tiny_extractor():
+    """The test extractors of ``evalfixtures`` registered on the plugin manager for one test."""
+    import evalfixtures
+    from ganzoo.testing import plugin_registered
+
+    with plugin_registered(evalfixtures) as reg:
+        yield reg

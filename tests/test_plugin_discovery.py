@@ -96,7 +96,8 @@ def test_plugins_json_lists_the_outside_distribution_and_each_failure(site):
     mlp = [r for r in rows if r["name"] == "outside-mlp"]
     assert mlp == [{"kind": "architecture", "name": "outside-mlp", "description": "An MLP GAN from an outside distribution",
                     "plugin": "ganzoo_outside_mlp", "distribution": "ganzoo-outside-mlp", "version": "1.2.3", "status": "ok"}]
-    assert {r["kind"] for r in rows} <= {"architecture", "dataset", "loss"}  # stdout keeps DESIGN.md's contract
+    # stdout keeps DESIGN.md's kinds, plus the extractors of `ganzoo eval`
+    assert {r["kind"] for r in rows} <= {"architecture", "dataset", "loss", "extractor"}
     assert not {r["distribution"] for r in rows} & set(BROKEN)
     # each plugin that did not load: one line on stderr naming the plugin and its distribution
     failed = {dist: [line for line in result.stderr.splitlines() if f"(distribution {dist} 0.0.1) failed: " in line]

@@ -58,7 +58,9 @@ def test_plugins_json_format(cli):
     # The DESIGN.md keys, plus "status".
     assert {"kind", "name", "description", "plugin", "distribution", "version"} <= set(rows[0])
     assert {("architecture", "dcgan"), ("architecture", "cifar"), ("dataset", "shapes")} <= {(r["kind"], r["name"]) for r in rows}
-    assert {r["kind"] for r in rows} == {"architecture", "dataset", "loss"}  # DESIGN.md's kinds, nothing else
+    # DESIGN.md's kinds and the extractors `ganzoo eval` takes (README: "ganzoo plugins --json"); no presets
+    assert {r["kind"] for r in rows} == {"architecture", "dataset", "loss", "extractor"}
+    assert ("extractor", "inception") in {(r["kind"], r["name"]) for r in rows}
 
 
 def test_plugins_table_names_the_package(cli):

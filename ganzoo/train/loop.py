@@ -132,6 +132,7 @@ class Trainer:
         self.steps_per_epoch = max(1, self.feed.batches_per_epoch // config.n_critic)
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
         self._unchecked: torch.Tensor | None = None  # sum of the losses since the last finiteness check
+        self.evaluator = None  # ganzoo.eval.training.TrainingEval when eval_every is on (set by train.run)
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> StepStats:
@@ -231,6 +232,8 @@ class Trainer:
                                         img_s=f"{record['images_per_s']:.0f}")
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
                     self._at_boundary()
+                    if self.evaluator is not None and self.evaluator.due(self):
+                        self.evaluator.evaluate(self, metrics, board)
                     if stop:
                         self.save()
                         raise Interrupted(self.step, stop.requested, self.run)

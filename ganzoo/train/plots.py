@@ -1,4 +1,5 @@
-"""The loss-curve PNG of a run, redrawn from metrics.jsonl.
+"""The loss-curve PNG of a run, redrawn from metrics.jsonl (with a FID panel when the run is
+evaluated during training, ``eval_every``).
 
 matplotlib is imported here only, with the Agg backend (no display needed), and the file is
 written atomically so a viewer never sees half a PNG.
@@ -23,9 +24,13 @@ def plot_losses(records: list[dict], path: str | Path, title: str = "") -> None:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # no pyplot: no global figure state to leak
 
-    fig = Figure(figsize=(10, 3.6), dpi=100)
-    for i, (name, keys) in enumerate(_PANELS):
-        ax = fig.add_subplot(1, 2, i + 1)
+    panels = list(_PANELS)
+    scored = [r for r in records if "fid" in r]
+    if scored:  # eval_every: FID over the steps, titled with the extractor that made it
+        panels.append((f"FID ({scored[-1].get('eval_extractor', '?')})", ("fid",)))
+    fig = Figure(figsize=(5 * len(panels), 3.6), dpi=100)
+    for i, (name, keys) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         for key in keys:
             points = [(r["step"], r[key]) for r in records if key in r]
             if points:

@@ -12,6 +12,7 @@ from ganzoo.config import SCHEDULE, TrainConfig, default_every, validate
 from ganzoo.data import load_images
 from ganzoo.device import resolve_device
 from ganzoo.errors import UsageError
+from ganzoo.eval.training import TrainingEval
 from ganzoo.fileio import write_json
 from ganzoo.plugins import load_registry
 from ganzoo.run_dir import RunDir
@@ -80,10 +81,15 @@ def start_run(config: TrainConfig, out: str | Path, progress: bool = True, regis
     device = resolve_device(config.device)
     run = RunDir(out)
     run.check_new()
-    # Data and networks first: a bad dataset or plugin leaves no half-made run directory behind.
+    # The extractor, data and networks first: a missing weights file, a bad dataset or plugin
+    # leaves no half-made run directory behind.
+    evaluator = TrainingEval.open(config, registry, device)
     loaded = _prepare(config, registry, progress=progress)
     images, labels = condition_on_labels(config, registry.architecture(config.arch), loaded)
     trainer = Trainer(config, run, registry, images, device, labels=labels)
+    if evaluator is not None:
+        evaluator.prepare(loaded, run.path, progress=progress)
+        trainer.evaluator = evaluator
     run.create(config.to_json())
     trainer.fit(progress=progress)
     return trainer
@@ -139,6 +145,7 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")
     if state["config"].get("arch") != config.arch:
         raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
+    evaluator = TrainingEval.open(config, registry, device)
     loaded = _prepare(config, registry, progress=progress)
     images, labels = condition_on_labels(config, arch_spec, loaded, resuming=True)
     trainer = Trainer(config, run, registry, images, device, labels=labels)
@@ -152,6 +159,9 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"run {run.path} is already at step {trainer.step}; the new total "
                          f"({config.total} {config.unit}{'s' if config.total != 1 else ''}) must not be behind it")
     write_json(run.config_path, config.to_json())
+    if evaluator is not None:
+        evaluator.prepare(loaded, run.path, progress=progress)
+        trainer.evaluator = evaluator
     if trainer.step >= trainer.total_steps:
         log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)
         return trainer

@@ -25,13 +25,13 @@ class TensorBoardLog:
     def enabled(self) -> bool:
         return self._writer is not None
 
-    def write(self, record: dict) -> None:
+    def write(self, record: dict, prefix: str = "train") -> None:
         if self._writer is None:
             return
         step = record["step"]
         for key, value in record.items():
             if key not in ("step", "time") and isinstance(value, (int, float)):
-                self._writer.add_scalar(f"train/{key}", value, step)
+                self._writer.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:
         if self._writer is not None:

@@ -16,7 +16,7 @@ are in the README and checked by tests/test_biggan.py.
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.2")
+ganzoo.require_api("1.3")
 
 
 def build_generator(params: dict):

@@ -8,7 +8,7 @@ time (the builders import ``.models`` when called). Copy it to start your own ar
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.2")
+ganzoo.require_api("1.3")
 
 
 def build_generator(params: dict):

@@ -8,7 +8,7 @@ while everyone else gets ganzoo's defaults. Explicit flags and ``--set`` overrid
 import ganzoo
 from ganzoo import PresetSpec, hookimpl
 
-ganzoo.require_api("1.2")  # 1.2: the ema_start and conditional values
+ganzoo.require_api("1.3")  # 1.3: the ema_start and conditional values
 
 PRESETS = [
     PresetSpec(
