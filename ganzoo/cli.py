@@ -156,7 +156,8 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
 
     \b
     Training parameters for --set, besides the flags' own names:
-      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999
+      n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999  ema_start=1000
+      conditional=true|false (class-conditional architectures, on labelled data)
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
       eval_every=N  eval_num=5000  eval_extractor=inception   (FID/KID of the EMA generator)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
@@ -209,8 +210,14 @@ def export(source, onnx_path, fp16, opset, force) -> None:
 
     result = export_generator(source, onnx_path, fp16=fp16, opset=opset, force=force)
     errors = ", ".join(f"batch {n}: {e:.2g}" for n, e in result.per_batch.items())
+    extra = ""
+    if result.unfolded:
+        extra += f", {result.unfolded} BatchNorm not folded (not exact: conditional or pre-activation BatchNorm)"
+    if result.baked:
+        extra += f", {result.baked} spectral-norm weights baked in"
+    inputs = f"inputs z and y (int64 class ids, {result.num_classes} classes), " if result.num_classes else ""
     click.echo(f"Wrote {result.path}: {result.arch} generator, {result.weights} weights, {result.precision}, "
-               f"opset {result.opset}, {result.folded} BatchNorm folded.")
+               f"opset {result.opset}, {inputs}{result.folded} BatchNorm folded{extra}.")
     click.echo(f"Check: onnx checker ok; onnxruntime vs PyTorch max abs error {result.max_abs_error:.2g} "
                f"({errors}; tolerance {result.tolerance:g}).")
 
@@ -224,12 +231,16 @@ def export(source, onnx_path, fp16, opset, force) -> None:
 @click.option("--seed", type=int, default=0, help="Same seed, same images, whatever the backend and batch size.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), help="[default: onnx for an .onnx SOURCE, else torch]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--grid", type=click.Path(dir_okay=False), help="Also write a PNG grid of the first 64 images.")
+@click.option("--grid", type=click.Path(dir_okay=False),
+              help="Also write a PNG grid of the first 64 images (a conditional generator: one row per class, "
+                   "8 images each, at most 16 classes).")
+@click.option("--class", "class_text", metavar="NAME_OR_ID[,...]",
+              help="Class-conditional generators: these classes, round-robin [default: all classes].")
 @click.option("--workers", type=int, help="PNG encoding threads [default: CPU count; 0 = inline].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (or write into a non-empty directory).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
-def generate(source, num, out, batch_size, seed, backend, device, grid, workers, force, no_progress) -> None:
+def generate(source, num, out, batch_size, seed, backend, device, grid, class_text, workers, force, no_progress) -> None:
     """Generate NUM images from SOURCE: a run directory, a checkpoint or an .onnx file.
 
     The onnx backend runs on onnxruntime alone (no PyTorch), on CUDA when its provider loads,
@@ -239,13 +250,18 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, workers,
     """
     from ganzoo.generate import GenerationStopped, check_request, open_backend
     from ganzoo.generate import generate as run_generate
+    from ganzoo.generate.run import choose_classes
 
     check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)  # before loading
     gen = open_backend(source, backend, device, batch_size)
+    classes = choose_classes(gen, class_text)
     click.echo(f"Backend: {gen.description}", err=True)
+    if classes is not None:
+        shown = ", ".join(gen.class_names[c] for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
+        click.echo(f"Classes: {len(classes)} of {gen.num_classes}, round-robin ({shown})", err=True)
     try:
         result = run_generate(gen, num, out, seed=seed, batch_size=batch_size, grid=grid, force=force,
-                              progress=not no_progress, workers=workers)
+                              progress=not no_progress, workers=workers, classes=classes)
     except GenerationStopped as stop:  # like an interrupted training run: one line, no "Error:"
         click.echo(str(stop), err=True)
         sys.exit(stop.exit_code)

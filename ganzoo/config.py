@@ -34,6 +34,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "ema": False,
     "ema_decay": 0.999,
+    "ema_start": 0,
+    "conditional": False,
     "amp": "auto",
     "channels_last": False,
     "epochs": 5,
@@ -46,7 +48,7 @@ SETTABLE = {
     "loss": Param("bce"), "epochs": Param(None, type=int), "steps": Param(None, type=int),
     "sample_every": Param(None, type=int), "checkpoint_every": Param(None, type=int),
     "n_critic": Param(1), "label_smoothing": Param(0.0), "ema": Param(False),
-    "ema_decay": Param(0.999), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
+    "ema_decay": Param(0.999), "ema_start": Param(0, min=0), "conditional": Param(False), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
     "channels_last": Param(False), "log_every": Param(10),
     # data augmentation (ganzoo.data.augment)
     "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
@@ -82,6 +84,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema: bool = False
     ema_decay: float = 0.999
+    # EMA of G from this step on (before it, the average just follows the weights)
+    ema_start: int = 0
     amp: str = "auto"
     channels_last: bool = False
     device: str = "auto"
@@ -101,6 +105,11 @@ class TrainConfig:
     eval_num: int = 5000
     eval_extractor: str = "inception"
     preset: str | None = None
+    # class-conditional runs: asked for here; num_classes and class_names come from the dataset
+    # when the run starts (None for unconditional runs)
+    conditional: bool = False
+    num_classes: int | None = None
+    class_names: list | None = None
     ganzoo_version: str = ganzoo.__version__
 
     @property
@@ -132,11 +141,15 @@ class TrainConfig:
         return cls(**values)
 
     def model_params(self) -> dict:
-        """What the architecture's builders receive."""
-        return {"nz": self.nz, "image_size": self.image_size, **self.arch_params}
+        """What the architecture's builders receive (``num_classes`` too in a conditional run)."""
+        params = {"nz": self.nz, "image_size": self.image_size, **self.arch_params}
+        if self.num_classes is not None:
+            params["num_classes"] = self.num_classes
+        return params
 
 
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,), "None": (type(None),)}
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,), "list": (list,),
+          "None": (type(None),)}
 
 
 def _fits(value: Any, annotation: str) -> bool:
@@ -235,6 +248,8 @@ def resolve_config(registry, *, arch: str | None, data: str | None, preset: str 
     hyper["image_size"] = arch_spec.image_sizes[0]
     hyper.update(data_spec.defaults)  # what suits the data (e.g. flips for photos) ...
     hyper.update(arch_spec.defaults)  # ... and the networks, which know best
+    if arch_spec.conditional == "always":
+        hyper["conditional"] = True
     arch_params = {k: p.default for k, p in arch_spec.params.items()}
     data_params = {k: p.default for k, p in data_spec.params.items()}
     if preset_spec is not None:
@@ -316,6 +331,14 @@ def validate(config: TrainConfig, arch_spec) -> None:
         raise UsageError("label_smoothing must be in [0, 1)")
     if not 0 < config.ema_decay < 1:
         raise UsageError(f"ema_decay must be in (0, 1), e.g. 0.999; got {config.ema_decay}")
+    if config.ema_start < 0:
+        raise UsageError(f"ema_start must be 0 or more, got {config.ema_start}")
+    if config.conditional and arch_spec.conditional == "never":
+        raise UsageError(f"architecture {arch_spec.name!r} is not class-conditional; drop --set conditional=true")
+    if not config.conditional and arch_spec.conditional == "always":
+        raise UsageError(f"architecture {arch_spec.name!r} is always class-conditional; drop --set conditional=false")
+    if config.num_classes is not None and (not isinstance(config.num_classes, int) or config.num_classes < 1):
+        raise UsageError(f"num_classes must be a positive integer, got {config.num_classes}")
     _validate_augment(config)
 
 

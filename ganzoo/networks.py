@@ -33,20 +33,31 @@ def build_discriminator(spec: ArchitectureSpec, params: dict) -> nn.Module:
 
 
 @torch.no_grad()
-def check_shapes(spec: ArchitectureSpec, g: nn.Module, d: nn.Module, params: dict) -> None:
-    """Run two latents through G and D on the CPU-side copy and compare with what the spec promises."""
+def check_shapes(spec: ArchitectureSpec, g: nn.Module, d: nn.Module, params: dict, conditional: bool = False) -> None:
+    """Run two latents through G and D on the CPU-side copy and compare with what the spec promises.
+
+    Conditional networks get class ids too: ``G(z, y)`` and ``D(x, y)`` with ``y`` = (0, last class).
+    """
     size, nz = params["image_size"], params["nz"]
     was_training = g.training, d.training
     g.eval(), d.eval()
     try:
         device = next(g.parameters()).device
-        images = _call(spec, f"the generator on latents of shape (2, {nz})", g, torch.zeros(2, nz, device=device))
+        z = torch.zeros(2, nz, device=device)
+        if conditional:
+            y = torch.tensor([0, params["num_classes"] - 1], dtype=torch.int64, device=device)
+            images = _call(spec, f"the generator on latents (2, {nz}) and class ids (2,)", g, z, y)
+        else:
+            images = _call(spec, f"the generator on latents of shape (2, {nz})", g, z)
         expect = (2, 3, size, size)
         if tuple(images.shape) != expect:
             raise PluginError(
                 f"{describe_spec('architecture', spec)}: the generator returned {tuple(images.shape)} for image size {size}, expected {expect}"
             )
-        logits = _call(spec, f"the discriminator on images of shape {expect}", d, images)
+        if conditional:
+            logits = _call(spec, f"the discriminator on images of shape {expect} and class ids (2,)", d, images, y)
+        else:
+            logits = _call(spec, f"the discriminator on images of shape {expect}", d, images)
         if logits.numel() != 2:
             raise PluginError(
                 f"{describe_spec('architecture', spec)}: the discriminator returned {tuple(logits.shape)}, expected one logit per image (2,)"

@@ -56,6 +56,12 @@ class LoadedGenerator:
     nz: int
     image_size: int
     weights: str  # "ema" or "generator": which state dict was loaded
+    num_classes: int | None = None  # a class-conditional generator: G(z, y), y in [0, num_classes)
+    class_names: list[str] | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
 
 
 def load_generator(source: Source, registry=None) -> LoadedGenerator:
@@ -78,7 +84,8 @@ def load_generator(source: Source, registry=None) -> LoadedGenerator:
     registry = registry or load_registry()
     spec = registry.architecture(config["arch"])
     try:
-        params = TrainConfig.from_json(config).model_params()
+        train_config = TrainConfig.from_json(config)
+        params = train_config.model_params()
     except ValueError as exc:
         raise GanzooError(f"{source.path}: its run config is incomplete ({exc})") from None
     model = build_generator(spec, params)
@@ -91,4 +98,11 @@ def load_generator(source: Source, registry=None) -> LoadedGenerator:
         first = str(exc).strip().splitlines()[0]
         raise GanzooError(f"{source.path}: the {weights} weights do not fit architecture {config['arch']!r} ({first})") from None
     model.eval()
-    return LoadedGenerator(model, config, config["arch"], int(config["nz"]), int(config["image_size"]), weights)
+    num_classes = train_config.num_classes if spec.is_conditional(train_config.conditional) else None
+    names = None
+    if num_classes is not None:
+        names = [str(n) for n in (train_config.class_names or range(num_classes))]
+        if len(names) != num_classes:
+            raise GanzooError(f"{source.path}: its run config names {len(names)} classes but has num_classes={num_classes}")
+    return LoadedGenerator(model, config, config["arch"], int(config["nz"]), int(config["image_size"]), weights,
+                           num_classes, names)

@@ -24,7 +24,9 @@ HYPERPARAMETERS = frozenset(
     {
         "batch_size", "image_size", "nz", "lr_g", "lr_d", "beta1", "beta2", "loss",
         "epochs", "steps", "sample_every", "checkpoint_every", "n_critic", "label_smoothing",
-        "ema", "ema_decay", "amp", "channels_last",
+        "ema", "ema_decay", "ema_start", "amp", "channels_last",
+        # class-conditional training (plugin API 1.2, see ArchitectureSpec.conditional)
+        "conditional",
         # data augmentation (ganzoo.data.augment): feed-side on real images, DiffAugment on both
         "flip", "zoom", "shear", "translate", "diffaugment",
     }
@@ -55,6 +57,7 @@ def _is_number(value: Any) -> bool:
 
 # What each hyperparameter a plugin sets a default for must look like (checked at registration,
 # so a typo such as lr_g="2e-4" is reported naming the plugin, not when a run starts).
+_NON_NEGATIVE_INTS = {"ema_start"}
 _POSITIVE_INTS = {"batch_size", "image_size", "nz", "epochs", "steps", "sample_every", "checkpoint_every", "n_critic"}
 _OPTIONAL = {"epochs", "steps", "sample_every", "checkpoint_every"}
 _POSITIVE_NUMBERS = {"lr_g", "lr_d"}
@@ -70,7 +73,9 @@ def _check_hyperparameters(where: str, values: Mapping[str, Any]) -> None:
             ok = _is_number(value) and value > 0
         elif key in _UNIT_INTERVAL:
             ok = _is_number(value) and 0 <= value < 1
-        elif key in {"ema", "channels_last", "flip"}:
+        elif key in _NON_NEGATIVE_INTS:
+            ok = _is_int(value) and value >= 0
+        elif key in {"ema", "channels_last", "flip", "conditional"}:
             ok = isinstance(value, bool)
         elif key in {"loss", "amp", "diffaugment"}:
             ok = isinstance(value, str)
@@ -179,6 +184,13 @@ class ArchitectureSpec:
       ``params`` entry (defaults overridden by ``--set``).
     - ``defaults`` holds training hyperparameters that suit this architecture
       (keys from ``HYPERPARAMETERS``, e.g. ``lr_g``); explicit flags and presets override them.
+    - ``conditional`` (plugin API 1.2) says whether the networks are class-conditional:
+      ``"never"`` (the default), ``"optional"`` (off unless ``--set conditional=true``, or
+      ``defaults={"conditional": True}`` to make it on unless ``--set conditional=false``) or
+      ``"always"``. A conditional run's builders also receive ``num_classes`` (from the
+      dataset's labels) in ``params``; the generator is then called as ``G(z, y)`` and the
+      discriminator as ``D(x, y)``, with ``y`` int64 class ids of shape ``(N,)``. Unconditional
+      runs call ``G(z)`` and ``D(x)`` exactly as before.
     """
 
     name: str
@@ -189,6 +201,7 @@ class ArchitectureSpec:
     build_discriminator: Callable[[dict], "torch.nn.Module"]
     params: Mapping[str, Param] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    conditional: str = "never"
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
@@ -210,9 +223,21 @@ class ArchitectureSpec:
         _check_hyperparameters(where, self.defaults)
         if "image_size" in self.defaults and self.defaults["image_size"] not in self.image_sizes:
             raise ValueError(f"{where}: default image_size {self.defaults['image_size']} is not one of image_sizes {self.image_sizes}")
-        clash = set(self.params) & (HYPERPARAMETERS | {"nz", "image_size"})
+        clash = set(self.params) & (HYPERPARAMETERS | {"nz", "image_size", "num_classes"})
         if clash:
             raise ValueError(f"{where}: params shadow hyperparameters {sorted(clash)}")
+        if self.conditional not in CONDITIONAL_MODES:
+            raise ValueError(f"{where}: conditional must be one of {', '.join(CONDITIONAL_MODES)}, got {self.conditional!r}")
+        if "conditional" in self.defaults and self.conditional != "optional":
+            raise ValueError(f"{where}: a default for conditional needs conditional='optional'")
+
+    def is_conditional(self, requested: bool) -> bool:
+        """Whether a run that asked for ``conditional=requested`` trains class-conditionally."""
+        return self.conditional == "always" or (self.conditional == "optional" and requested)
+
+
+#: ArchitectureSpec.conditional values: never conditional, conditional on request, always conditional.
+CONDITIONAL_MODES = ("never", "optional", "always")
 
 
 @dataclass(frozen=True)

@@ -48,25 +48,33 @@ def architecture_params(spec: ArchitectureSpec, image_size: int, params: Mapping
 
 
 def check_architecture(
-    spec: ArchitectureSpec, params: Mapping[str, Any] | None = None, sizes: Sequence[int] | None = None, batch: int = 3
+    spec: ArchitectureSpec, params: Mapping[str, Any] | None = None, sizes: Sequence[int] | None = None, batch: int = 3,
+    num_classes: int | None = None,
 ) -> None:
     """At every declared image size (or ``sizes``): build G and D, run ganzoo's build-time shape
     check, and check that images are in [-1, 1] and not constant, logits are finite, and one
-    generator update sends a finite gradient to every generator parameter."""
+    generator update sends a finite gradient to every generator parameter.
+
+    ``num_classes``: check the class-conditional networks (builders get ``num_classes``; G and
+    D are called with class ids ``y``), as a conditional run builds them."""
     import torch
 
     from ganzoo.networks import build_discriminator, build_generator, check_shapes
 
     for size in sizes or spec.image_sizes:
         values = architecture_params(spec, size, params)
+        if num_classes is not None:
+            values["num_classes"] = num_classes
         torch.manual_seed(0)
         g, d = build_generator(spec, values), build_discriminator(spec, values)
-        check_shapes(spec, g, d, values)
-        images = g(torch.randn(batch, values["nz"]))  # (batch, 3, size, size)
+        check_shapes(spec, g, d, values, conditional=num_classes is not None)
+        y = torch.arange(batch) % num_classes if num_classes is not None else None
+        z = torch.randn(batch, values["nz"])
+        images = g(z, y) if y is not None else g(z)  # (batch, 3, size, size)
         where = f"architecture {spec.name!r} at {size}x{size}"
         assert images.min() >= -1 and images.max() <= 1, f"{where}: images outside [-1, 1] (end the generator with tanh)"
         assert images.std() > 0, f"{where}: the generator's output is constant"
-        logits = d(images).view(-1)  # (batch,)
+        logits = (d(images, y) if y is not None else d(images)).view(-1)  # (batch,)
         assert logits.shape == (batch,), f"{where}: expected {batch} logits, got {tuple(logits.shape)}"
         assert torch.isfinite(logits).all(), f"{where}: non-finite logits"
         logits.mean().backward()

@@ -23,10 +23,16 @@ PROTOCOL = ["--loss", "wgan-gp", "--set", "n_critic=2", "--set", "dropout=0.2", 
             "--sample-every", "100", "--checkpoint-every", "100"]
 
 
-def test_six_steps_equal_three_then_resume_to_six(cli, tmp_path):
+# Conditional: labels through the feed, G's labels from the latent RNG, the penalty scored with
+# the real labels, and an EMA that starts averaging at step 2 (before the resume point).
+CONDITIONAL = ["--set", "conditional=true", "--set", "ema_start=2"]
+
+
+@pytest.mark.parametrize("extra", [[], CONDITIONAL], ids=["unconditional", "conditional"])
+def test_six_steps_equal_three_then_resume_to_six(cli, tmp_path, extra):
     once, twice = tmp_path / "once", tmp_path / "twice"
-    assert cli("train", *TINY, *PROTOCOL, "--steps", "6", "--out", str(once)).exit_code == 0
-    assert cli("train", *TINY, *PROTOCOL, "--steps", "3", "--out", str(twice)).exit_code == 0
+    assert cli("train", *TINY, *PROTOCOL, *extra, "--steps", "6", "--out", str(once)).exit_code == 0
+    assert cli("train", *TINY, *PROTOCOL, *extra, "--steps", "3", "--out", str(twice)).exit_code == 0
     result = cli("train", "--resume", str(twice), "--steps", "6", "--no-progress")
     assert result.exit_code == 0, result.output
     a = load_checkpoint(once / "checkpoints" / "last.pt")

@@ -3,7 +3,9 @@
 Batch ``b`` of the whole run is a pure function of (seed, b): epoch ``b // batches_per_epoch``
 uses its own seeded permutation, and feed-side augmentation draws from a generator seeded by
 (seed, b). So the data order survives a resume with nothing to save but the number of batches
-consumed.
+consumed. Class labels, when given, live beside the images on the same device and
+``labels(b)`` takes them through the same permutation, so batch ``b``'s labels belong to
+batch ``b``'s images.
 
 On CUDA the whole uint8 set lives on the GPU when it fits in half of the free memory (64x64
 Stanford Dogs crops are ~250 MB; a step then costs one gather, one conversion and the
@@ -33,8 +35,11 @@ def _fits_on_device(nbytes: int, device: torch.device) -> bool:
 
 class BatchFeed:
     def __init__(self, images: np.ndarray, batch_size: int, device: torch.device, seed: int = 0,
-                 channels_last: bool = False, augment: FeedAugment | None = None):
+                 channels_last: bool = False, augment: FeedAugment | None = None,
+                 labels: np.ndarray | None = None):
         n = images.shape[0]
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{len(labels)} labels for {n} images")
         if n < batch_size:
             raise UsageError(f"the dataset has {n} images, fewer than one batch of {batch_size}: lower --batch-size")
         # (N, H, W, 3) uint8 -> (N, 3, H, W) uint8, once
@@ -49,6 +54,9 @@ class BatchFeed:
             log.info("the image set (%.1f GB) does not fit on %s: batches are copied from pinned host memory",
                      host.numel() / 1e9, device)
             self.images = host.pin_memory()
+        # (N,) int64 class ids on the device the permutation lives on (the images' device)
+        self.class_ids = (torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.images.device)
+                          if labels is not None else None)
         self.batch_size = batch_size
         self.batches_per_epoch = n // batch_size  # the last partial batch is dropped
         self.seed = seed
@@ -67,6 +75,14 @@ class BatchFeed:
             self._perm = torch.randperm(len(self), generator=g).to(self.images.device)
             self._epoch = epoch
         return self._perm
+
+    def labels(self, index: int) -> torch.Tensor:
+        """The class ids of batch number ``index``: (B,) int64 on the training device."""
+        if self.class_ids is None:
+            raise ValueError("this feed has no labels")
+        epoch, i = divmod(index, self.batches_per_epoch)
+        idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.class_ids.index_select(0, idx).to(self.device, non_blocking=True)
 
     def batch(self, index: int) -> torch.Tensor:
         """Batch number ``index`` of the run: (B, 3, H, W) float in [-1, 1] on the device."""

@@ -50,8 +50,9 @@ def check_onnx_file(path: str | Path) -> None:
 
 @torch.no_grad()
 def check_parity(path: str | Path, reference: nn.Module, latent_shape: tuple[int, ...], precision: str,
-                 batches: tuple[int, ...] = CHECK_BATCHES, seed: int = 0) -> CheckResult:
-    """Run the file on onnxruntime's CPU provider and ``reference`` (fp32, eval) on the same latents."""
+                 batches: tuple[int, ...] = CHECK_BATCHES, seed: int = 0, num_classes: int | None = None) -> CheckResult:
+    """Run the file on onnxruntime's CPU provider and ``reference`` (fp32, eval) on the same latents
+    (and, for a class-conditional generator, the same class ids, drawn over every class)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -62,8 +63,13 @@ def check_parity(path: str | Path, reference: nn.Module, latent_shape: tuple[int
     per_batch = {}
     for n in batches:
         z = rng.standard_normal((n, *latent_shape), dtype=np.float32)  # (n, *latent)
-        got = sess.run(["images"], {"z": z.astype(in_dtype)})[0].astype(np.float32)  # (n, 3, H, W)
-        want = reference(torch.from_numpy(z)).float().numpy()
+        if num_classes is None:
+            got = sess.run(["images"], {"z": z.astype(in_dtype)})[0].astype(np.float32)  # (n, 3, H, W)
+            want = reference(torch.from_numpy(z)).float().numpy()
+        else:
+            y = rng.integers(0, num_classes, size=n, dtype=np.int64)  # (n,)
+            got = sess.run(["images"], {"z": z.astype(in_dtype), "y": y})[0].astype(np.float32)
+            want = reference(torch.from_numpy(z), torch.from_numpy(y)).float().numpy()
         if got.shape != want.shape:
             raise ParityError(f"onnxruntime gave images of shape {got.shape} for batch {n}, PyTorch {want.shape}")
         per_batch[n] = float(np.abs(got - want).max())

@@ -68,3 +68,36 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
                 seq._modules[second] = nn.Identity()
                 folded += 1
     return model, folded
+
+
+def count_batchnorm(model: nn.Module) -> int:
+    return sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())
+
+
+@torch.no_grad()
+def bake_parametrizations(model: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of ``model`` (eval) with every parametrization (spectral norm, weight norm...)
+    replaced by the plain tensor it computes; returns (copy, number of tensors baked).
+
+    Why: an exported file must hold the weights the network uses, not the recipe for them
+    (spectral norm would become a power iteration in the graph). In eval mode torch's
+    spectral norm divides by sigma from its stored vectors without updating them, so the
+    baked weight is exactly what the eval-mode module computes.
+    """
+    from torch.nn.utils import parametrize
+
+    model = copy.deepcopy(model).eval()
+    baked = 0
+    for module in list(model.modules()):
+        if not parametrize.is_parametrized(module):
+            continue
+        # Not parametrize.remove_parametrizations: a deep copy shares the generated
+        # "ParametrizedLinear" class with the original, and removing deletes the property from
+        # that class, which would break the original model (the parity reference) too.
+        values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+        del module._modules["parametrizations"]
+        module.__class__ = module.__class__.__bases__[0]  # the class before parametrize subclassed it
+        for name, value in values.items():
+            module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+            baked += 1
+    return model, baked

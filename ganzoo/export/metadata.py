@@ -2,7 +2,8 @@
 
 A consumer that knows nothing of ganzoo reads these with onnxruntime
 (``session.get_modelmeta().custom_metadata_map``): the latent shape to sample, the image size,
-channels and value range to decode. All values are strings (ONNX metadata is string-to-string);
+channels and value range to decode; a class-conditional one adds ``ganzoo.num_classes`` and
+``ganzoo.class_names`` (the id of a name is its index in that JSON list). All values are strings (ONNX metadata is string-to-string);
 lists and the config are JSON.
 """
 
@@ -17,8 +18,9 @@ OUTPUT_RANGE = [-1, 1]
 
 
 def export_metadata(*, arch: str, latent_shape: tuple[int, ...], image_size: int, config: dict[str, Any],
-                    weights: str, precision: str, folded: int, opset: int, channels: int = 3) -> dict[str, str]:
-    return {
+                    weights: str, precision: str, folded: int, opset: int, channels: int = 3,
+                    num_classes: int | None = None, class_names: list[str] | None = None) -> dict[str, str]:
+    meta = {
         "ganzoo.arch": arch,
         "ganzoo.latent_shape": json.dumps(list(latent_shape)),
         "ganzoo.image_size": str(image_size),
@@ -33,6 +35,10 @@ def export_metadata(*, arch: str, latent_shape: tuple[int, ...], image_size: int
         "ganzoo.opset": str(opset),
         "ganzoo.latent_distribution": "standard normal",
     }
+    if num_classes is not None:  # a class-conditional generator: a second input y, int64 (N,)
+        meta["ganzoo.num_classes"] = str(num_classes)
+        meta["ganzoo.class_names"] = json.dumps(list(class_names or [str(i) for i in range(num_classes)]))
+    return meta
 
 
 def set_metadata(model_proto, metadata: dict[str, str]) -> None:

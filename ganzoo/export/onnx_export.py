@@ -128,22 +128,29 @@ def model_opset(proto) -> int:
     return max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
-def export_to_proto(model: nn.Module, latent_shape: tuple[int, ...], opset: int, fp16: bool):
+def export_to_proto(model: nn.Module, latent_shape: tuple[int, ...], opset: int, fp16: bool,
+                    num_classes: int | None = None):
     """Export ``model`` (already eval, BatchNorm folded) and return the ONNX ModelProto.
 
-    Input ``z``: (batch, *latent_shape), float32 (float16 with ``fp16``); output ``images``.
+    Input ``z``: (batch, *latent_shape), float32 (float16 with ``fp16``); a class-conditional
+    model (``num_classes``) also takes ``y``: (batch,) int64 class ids. Output ``images``.
     """
     dtype = torch.float16 if fp16 else torch.float32
     model = model.to(dtype)
     example = torch.zeros(2, *latent_shape, dtype=dtype)  # (2, *latent): batch >= 2 keeps it symbolic
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    args, names, dynamic = (example,), ["z"], ({0: batch},)
+    if num_classes is not None:
+        # two different ids: an example of equal ids could let a trace treat y as a constant
+        args = (example, torch.tensor([0, num_classes - 1], dtype=torch.int64))
+        names, dynamic = ["z", "y"], ({0: batch}, {0: batch})
     chatter = io.StringIO()
     try:
         with warnings.catch_warnings(), redirect_stdout(chatter), _quiet_loggers():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                model, (example,), dynamo=True, opset_version=opset, input_names=["z"], output_names=["images"],
-                dynamic_shapes=({0: batch},), optimize=True, verbose=False, external_data=False,
+                model, args, dynamo=True, opset_version=opset, input_names=names, output_names=["images"],
+                dynamic_shapes=dynamic, optimize=True, verbose=False, external_data=False,
             )
     except Exception as exc:
         log.debug("exporter output:\n%s", chatter.getvalue())

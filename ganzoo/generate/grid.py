@@ -38,10 +38,30 @@ def check_grid(path: str | Path, force: bool = False) -> None:
     refuse_uncreatable(path, "--grid")
 
 
-def save_grid(images: np.ndarray, path: str | Path, force: bool = False) -> None:
+def save_grid(images: np.ndarray, path: str | Path, force: bool = False, nrow: int | None = None) -> None:
     from PIL import Image
 
     path = Path(path)
     check_grid(path, force)
     with atomic_path(path) as tmp:
-        Image.fromarray(make_grid(images)).save(tmp, format="PNG")
+        Image.fromarray(make_grid(images, nrow=nrow)).save(tmp, format="PNG")
+
+
+class ClassRows:
+    """Collects the grid of a conditional generation: one row per class (at most ``max_rows``
+    classes, the first chosen), the first ``columns`` images of each class in output order;
+    a row short of images (few images asked for) is padded with black."""
+
+    def __init__(self, classes: list[int], columns: int, max_rows: int):
+        self.rows = list(dict.fromkeys(classes))[:max_rows]
+        self.columns = columns
+        self.kept: dict[int, list[np.ndarray]] = {c: [] for c in self.rows}
+
+    def add(self, images: np.ndarray, labels: np.ndarray) -> None:
+        for img, c in zip(images, labels.tolist()):
+            if c in self.kept and len(self.kept[c]) < self.columns:
+                self.kept[c].append(img)
+
+    def grid_images(self, shape: tuple[int, ...]) -> np.ndarray:
+        blank = np.zeros(shape, np.uint8)
+        return np.stack([(self.kept[c] + [blank] * self.columns)[i] for c in self.rows for i in range(self.columns)])

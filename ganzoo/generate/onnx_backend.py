@@ -165,8 +165,11 @@ def generator_signature(sess, path: str | Path) -> tuple[tuple[int, ...], int]:
     the contract metadata, and every dimension the graph fixes against what the metadata says.
     """
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    if len(inputs) == 2:  # a class-conditional generator: z and y (checked by conditioning())
+        inputs = [i for i in inputs if i.type != "tensor(int64)"]
     if len(inputs) != 1:
-        raise not_a_generator(path, f"it has inputs {[i.name for i in inputs]}, a generator has one (the latent z)")
+        raise not_a_generator(path, f"it has inputs {[i.name for i in sess.get_inputs()]}, a generator has one "
+                                    "(the latent z) or two (z and the int64 class ids y)")
     if len(outputs) != 1:
         raise not_a_generator(path, f"it has outputs {[o.name for o in outputs]}, a generator has one (the images)")
     z, images = inputs[0], outputs[0]
@@ -201,6 +204,32 @@ def generator_signature(sess, path: str | Path) -> tuple[tuple[int, ...], int]:
     return tuple(latent), size
 
 
+def conditioning(sess, path: str | Path) -> tuple[int, list[str]] | None:
+    """(num_classes, class_names) of a class-conditional export, None for an unconditional one.
+
+    A conditional file has a second input, int64 of shape (N,), and says its classes in
+    ``ganzoo.num_classes`` / ``ganzoo.class_names``; a mismatch between the two is refused.
+    """
+    labels = [i for i in sess.get_inputs() if i.type == "tensor(int64)"]
+    meta = read_metadata(sess)
+    if not labels:
+        if "ganzoo.num_classes" in meta:
+            raise not_a_generator(path, "its metadata gives ganzoo.num_classes but the graph has no int64 class input y")
+        return None
+    y = labels[0]
+    if len(y.shape) != 1:
+        raise not_a_generator(path, f"its class input {y.name} has shape {y.shape}, not (N,)")
+    count = meta.get("ganzoo.num_classes", "")
+    if not (count.isdigit() and int(count) > 0):
+        raise not_a_generator(path, f"it takes class ids {y.name} but ganzoo.num_classes is {count or 'missing'}")
+    names = _json_metadata(meta, "ganzoo.class_names") if "ganzoo.class_names" in meta else None
+    if names is None:
+        names = [str(i) for i in range(int(count))]
+    if not (isinstance(names, list) and len(names) == int(count)):
+        raise not_a_generator(path, f"ganzoo.class_names does not list ganzoo.num_classes={count} names")
+    return int(count), [str(n) for n in names]
+
+
 class OnnxGenerator:
     """Latents (numpy) in, uint8 images (numpy, NHWC) out, through onnxruntime."""
 
@@ -211,7 +240,10 @@ class OnnxGenerator:
         self.session = make_session(self.path, device, threads)
         self.provider = self.session.get_providers()[0]
         self.latent_shape, self.image_size = generator_signature(self.session, self.path)
-        self.input = self.session.get_inputs()[0]
+        cond = conditioning(self.session, self.path)
+        self.num_classes, self.class_names = cond if cond else (None, None)
+        self.input = next(i for i in self.session.get_inputs() if i.type != "tensor(int64)")
+        self.label_input = next((i.name for i in self.session.get_inputs() if i.type == "tensor(int64)"), None)
         self.output_name = self.session.get_outputs()[0].name
         self.dtype = _NP_TYPES[self.input.type]
         self.metadata = read_metadata(self.session)
@@ -225,7 +257,7 @@ class OnnxGenerator:
         precision = "fp16" if self.dtype == np.float16 else "fp32"
         return f"onnxruntime {precision} on {where} ({self.provider})"
 
-    def _run_cuda(self, z: np.ndarray) -> np.ndarray:
+    def _run_cuda(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         """One fixed-size batch through IO binding; returns host float images (B, 3, H, W)."""
         import onnxruntime as ort
 
@@ -234,23 +266,30 @@ class OnnxGenerator:
             self._z_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, self.dtype, "cuda", 0)
             self._binding = self.session.io_binding()
             self._binding.bind_ortvalue_input(self.input.name, self._z_dev)
+            if self.label_input is not None:
+                self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type((self.batch_size,), np.int64, "cuda", 0)
+                self._binding.bind_ortvalue_input(self.label_input, self._y_dev)
             # (B, 3, H, W) on the device, allocated once: no allocation per batch
             self._out_dev = ort.OrtValue.ortvalue_from_shape_and_type(
                 (self.batch_size, 3, self.image_size, self.image_size), self.dtype, "cuda", 0)
             self._binding.bind_ortvalue_output(self.output_name, self._out_dev)
         self._z_dev.update_inplace(np.ascontiguousarray(z))
+        if self.label_input is not None:
+            self._y_dev.update_inplace(np.ascontiguousarray(y, dtype=np.int64))
         self.session.run_with_iobinding(self._binding)
         return self._out_dev.numpy()  # the one device -> host copy
 
-    def images(self, z: np.ndarray) -> np.ndarray:
-        """(n, *latent) float32 -> (n, 3, H, W) float images, n <= batch_size on CUDA.
+    def images(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        """(n, *latent) float32 [and (n,) int64 class ids] -> (n, 3, H, W) float images, n <= batch_size on CUDA.
 
         The shape is checked on every batch (a tuple comparison): a graph whose dimensions are
         symbolic can only show at run time that it disagrees with its metadata.
         """
         n = z.shape[0]
         try:
-            images = self._run(z.astype(self.dtype, copy=False))[:n]
+            if (y is None) != (self.label_input is None):
+                raise GanzooError(f"{self.path}: class ids are {'needed' if y is None else 'not taken'} by this generator")
+            images = self._run(z.astype(self.dtype, copy=False), y)[:n]
         except Exception as exc:  # onnxruntime's errors; KeyboardInterrupt is not an Exception
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             if not self._ran:
@@ -262,14 +301,19 @@ class OnnxGenerator:
         self._ran = True
         return images
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
+    def _run(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         if self.provider == CUDA:
             n = z.shape[0]
             if n < self.batch_size:  # pad: a constant shape keeps the cuDNN plans and bindings valid
                 z = np.concatenate([z, np.zeros((self.batch_size - n, *self.latent_shape), self.dtype)])
-            return self._run_cuda(z)
-        return self.session.run([self.output_name], {self.input.name: z})[0]
+                if y is not None:
+                    y = np.concatenate([y, np.zeros(self.batch_size - n, np.int64)])
+            return self._run_cuda(z, y)
+        feeds = {self.input.name: z}
+        if y is not None:
+            feeds[self.label_input] = np.ascontiguousarray(y, dtype=np.int64)
+        return self.session.run([self.output_name], feeds)[0]
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        """(n, *latent) float32 -> (n, H, W, 3) uint8."""
-        return to_uint8(self.images(z))
+    def generate(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        """(n, *latent) float32 [and (n,) int64 class ids] -> (n, H, W, 3) uint8."""
+        return to_uint8(self.images(z, y))

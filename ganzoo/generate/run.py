@@ -12,7 +12,8 @@ from typing import Iterator
 import numpy as np
 
 from ganzoo.errors import GanzooError, UsageError
-from ganzoo.generate.grid import check_grid, save_grid
+from ganzoo.classes import GRID_COLUMNS, GRID_MAX_CLASSES, class_ids, parse_classes
+from ganzoo.generate.grid import ClassRows, check_grid, save_grid
 from ganzoo.generate.latents import latent_batches
 from ganzoo.generate.writers import check_output, open_writer
 from ganzoo.signals import deferred_stop
@@ -120,16 +121,39 @@ def _check_batch(gen, images: np.ndarray, n: int) -> None:
         raise GanzooError(f"{gen.description}: the generator made a batch of shape {images.shape}, expected {want}")
 
 
+def choose_classes(gen, text: str | None) -> list[int] | None:
+    """The class ids to generate: ``--class`` parsed against the generator's class names, all
+    classes when not given (a conditional generator), None for an unconditional generator."""
+    num_classes = getattr(gen, "num_classes", None)
+    if num_classes is None:
+        if text:
+            raise UsageError("--class: this generator is not class-conditional (it was trained without labels)")
+        return None
+    if not text:
+        return list(range(num_classes))
+    return parse_classes(text, gen.class_names)
+
+
 def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int = 256, grid: str | Path | None = None,
-             force: bool = False, progress: bool = True, workers: int | None = None) -> GenerateResult:
+             force: bool = False, progress: bool = True, workers: int | None = None,
+             classes: list[int] | None = None) -> GenerateResult:
     """Generate ``num`` images with backend ``gen`` into ``out`` (DIR, FILE.zip or FILE.npy).
 
+    A class-conditional ``gen`` gets class ids round-robin over ``classes`` (default: all),
+    image ``i`` the class ``classes[i % len(classes)]``, so the same seed gives the same
+    images on every backend and batch size; its grid has one row per class.
     Ctrl-C or SIGTERM stops after the current batch with GenerationStopped (a second Ctrl-C
     at once): a .zip/.npy is never left half-written; a directory keeps its finished PNGs.
     """
     from tqdm import tqdm
 
     kind = check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)
+    conditional = getattr(gen, "num_classes", None) is not None
+    if conditional and classes is None:
+        classes = list(range(gen.num_classes))
+    if not conditional and classes is not None:
+        raise UsageError("--class: this generator is not class-conditional (it was trained without labels)")
+    rows = ClassRows(classes, GRID_COLUMNS, GRID_MAX_CLASSES) if conditional else None
     new_dirs = _missing_dirs(Path(out) if kind == "dir" else Path(out).parent)
     if grid is not None:
         new_dirs += _missing_dirs(Path(grid).parent)
@@ -141,9 +165,14 @@ def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int =
             writer = open_writer(out, num, gen.image_size, force, stack, workers)
             bar = stack.enter_context(tqdm(total=num, unit="img", disable=None if progress else True, leave=False))
             for z in latent_batches(seed, gen.latent_shape, num, batch_size):
-                images = gen.generate(z)  # (n, H, W, 3) uint8
+                if conditional:
+                    y = class_ids(np.arange(done, done + len(z)), classes)  # (n,) int64, round-robin
+                    images = gen.generate(z, y)  # (n, H, W, 3) uint8
+                    rows.add(images, y)
+                else:
+                    images = gen.generate(z)  # (n, H, W, 3) uint8
                 _check_batch(gen, images, len(z))
-                if sum(len(f) for f in first) < GRID_IMAGES:
+                if not conditional and sum(len(f) for f in first) < GRID_IMAGES:
                     first.append(images[:GRID_IMAGES])
                 writer.write(images)
                 done += len(images)
@@ -153,6 +182,8 @@ def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int =
                         writer.flush()
                     raise GenerationStopped(stop.requested, done, num, out, kind)
             writer.close()
-        if grid is not None:
+        if grid is not None and conditional:  # one row per class
+            save_grid(rows.grid_images((gen.image_size, gen.image_size, 3)), grid, force=force, nrow=GRID_COLUMNS)
+        elif grid is not None:
             save_grid(np.concatenate(first)[:GRID_IMAGES], grid, force=force)
     return GenerateResult(num, time.perf_counter() - start, gen.description)

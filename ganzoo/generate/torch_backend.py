@@ -23,6 +23,7 @@ class TorchGenerator:
         self.model = loaded.model.to(device).eval()
         self.latent_shape = (loaded.nz,)
         self.image_size = loaded.image_size
+        self.num_classes, self.class_names = loaded.num_classes, loaded.class_names
         self.loaded = loaded
 
     @property
@@ -30,11 +31,14 @@ class TorchGenerator:
         return f"torch fp32 on {self.device.type} ({self.loaded.weights} weights)"
 
     @torch.inference_mode()
-    def images(self, z: np.ndarray) -> torch.Tensor:
-        # (n, nz) -> (n, 3, H, W) float in [-1, 1]
-        return self.model(torch.from_numpy(np.ascontiguousarray(z)).to(self.device))
+    def images(self, z: np.ndarray, y: np.ndarray | None = None) -> torch.Tensor:
+        # (n, nz) [, (n,) int64] -> (n, 3, H, W) float in [-1, 1]
+        z = torch.from_numpy(np.ascontiguousarray(z)).to(self.device)
+        if self.num_classes is None:
+            return self.model(z)
+        return self.model(z, torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(self.device))
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        """(n, nz) float32 -> (n, H, W, 3) uint8."""
+    def generate(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        """(n, nz) float32 [and (n,) int64 class ids] -> (n, H, W, 3) uint8."""
         with torch.inference_mode():
-            return to_uint8(self.images(z)).cpu().numpy()
+            return to_uint8(self.images(z, y)).cpu().numpy()

@@ -37,6 +37,14 @@ class EMA:
             e.copy_(b)
         self.updates += 1
 
+    @torch.no_grad()
+    def copy_from(self, model: nn.Module) -> None:
+        """Follow the weights exactly (before ``ema_start``); the warm-up counter stays at 0."""
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.copy_(p.detach())
+        for e, b in zip(self.model.buffers(), model.buffers()):
+            e.copy_(b)
+
     def state_dict(self) -> dict:
         return self.model.state_dict()
 

@@ -8,10 +8,16 @@ Exact resume: everything a step reads is either in the checkpoint (weights, opti
 the fp16 loss scale, the global RNG for dropout and penalties, the latent RNG) or a pure
 function of the seed and the counters (the data order, see ``BatchFeed``). So on the CPU,
 N + M steps in one go and N steps then ``--resume`` for M give bit-identical weights.
+
+Class-conditional runs (``ArchitectureSpec.conditional``): D sees each real batch with its
+labels, ``D(x, y)``; G's labels are drawn uniformly from the latent RNG right after its
+latents, ``G(z, y)``, so they are checkpointed with it. Unconditional runs draw nothing more
+and call ``G(z)`` / ``D(x)`` exactly as before.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -21,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganzoo.checkpoint import save_checkpoint
+from ganzoo.classes import GRID_COLUMNS, grid_classes
 from ganzoo.config import TrainConfig
 from ganzoo.data import BatchFeed
 from ganzoo.data.augment import DiffAugment, FeedAugment
@@ -80,14 +87,18 @@ def make_adam(model: torch.nn.Module, lr: float, betas: tuple[float, float], dev
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run: RunDir, registry, images, device: torch.device):
+    def __init__(self, config: TrainConfig, run: RunDir, registry, images, device: torch.device, labels=None):
         self.config, self.run, self.device = config, run, device
         arch = registry.architecture(config.arch)
+        self.conditional = arch.is_conditional(config.conditional)
+        if self.conditional and (labels is None or config.num_classes is None):
+            raise GanzooError(f"a conditional {config.arch} run needs the dataset's labels and num_classes")
+        self.num_classes = config.num_classes if self.conditional else None
         params = config.model_params()
         torch.manual_seed(config.seed)
         self.G = build_generator(arch, params).to(device)
         self.D = build_discriminator(arch, params).to(device)
-        check_shapes(arch, self.G, self.D, params)
+        check_shapes(arch, self.G, self.D, params, conditional=self.conditional)
         if config.channels_last:  # NHWC: what tensor cores want for convolutions under bf16/fp16
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -98,14 +109,23 @@ class Trainer:
         self.ema = EMA(self.G, config.ema_decay) if config.ema else None
         augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
         self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,
-                              augment=augment)
+                              augment=augment, labels=labels if self.conditional else None)
         # DiffAugment: the same kind of random transform on real and fake, in both phases (identity when off)
         self.diffaugment = DiffAugment(config.diffaugment) if config.diffaugment else (lambda x: x)
         # Latents come from their own generator, so nothing else that draws random numbers
         # (dropout, penalties, a plugin) changes them; its state is checkpointed.
         self.latent_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
         # One fixed latent batch for every sample grid, drawn from its own generator.
-        self.fixed_z = torch.randn(SAMPLE_COUNT, config.nz, generator=torch.Generator().manual_seed(config.seed)).to(device)
+        self.fixed_y = None
+        if not self.conditional:
+            self.fixed_z = torch.randn(SAMPLE_COUNT, config.nz, generator=torch.Generator().manual_seed(config.seed)).to(device)
+        else:
+            # one row per class (at most GRID_MAX_CLASSES rows), the same 8 latents in every row:
+            # a column shows one latent through the classes, a row one class through the latents
+            rows = grid_classes(self.num_classes)
+            z = torch.randn(GRID_COLUMNS, config.nz, generator=torch.Generator().manual_seed(config.seed))
+            self.fixed_z = z.repeat(len(rows), 1).to(device)  # (rows * 8, nz)
+            self.fixed_y = torch.tensor(rows, dtype=torch.int64).repeat_interleave(GRID_COLUMNS).to(device)
         self.step = 0  # generator updates done
         self.batches = 0  # real batches consumed (the data order's only state)
         self.saved_step: int | None = None  # step of the last checkpoint written (the last good one)
@@ -124,18 +144,28 @@ class Trainer:
         # Phase 1: discriminator, n_critic updates on real and generated batches.
         for k in range(cfg.n_critic):
             real = self.feed.batch(self.batches)  # (B, 3, S, S) in [-1, 1]
+            if self.conditional:
+                y_real = self.feed.labels(self.batches)  # (B,) int64, the real images' classes
             self.batches += 1
             last = k == cfg.n_critic - 1
             z = torch.randn(B, cfg.nz, device=self.device, generator=self.latent_rng)  # (B, nz)
+            if self.conditional:
+                y_fake = torch.randint(self.num_classes, (B,), device=self.device, generator=self.latent_rng)  # (B,)
+                D_real = functools.partial(D, y=y_real)  # D(x) with the real batch's labels (for penalties)
             with amp.autocast():
                 with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
-                    fake = G(z)  # (B, 3, S, S)
-                real_logits = D(self.diffaugment(real)).view(-1)  # (B,)
-                fake_logits = D(self.diffaugment(fake.detach())).view(-1)  # (B,)
+                    fake = G(z, y_fake) if self.conditional else G(z)  # (B, 3, S, S)
+                if self.conditional:
+                    real_logits = D(self.diffaugment(real), y_real).view(-1)  # (B,)
+                    fake_logits = D(self.diffaugment(fake.detach()), y_fake).view(-1)  # (B,)
+                else:
+                    real_logits = D(self.diffaugment(real)).view(-1)  # (B,)
+                    fake_logits = D(self.diffaugment(fake.detach())).view(-1)  # (B,)
                 loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:
                 # In fp32: a double backward in fp16 would underflow, and the scaler cannot see inside it.
-                loss_d = loss_d + penalty(D, real, fake.detach().float())
+                # Conditional: the interpolates are scored with the real images' labels.
+                loss_d = loss_d + penalty(D_real if self.conditional else D, real, fake.detach().float())
                 gp = getattr(self.loss, "last_penalty", None)
             self.opt_d.zero_grad(set_to_none=True)
             amp.backward_step(loss_d, self.opt_d)
@@ -145,13 +175,18 @@ class Trainer:
         D.requires_grad_(False)
         try:
             with amp.autocast():
-                loss_g = self.loss.generator_loss(D(self.diffaugment(fake)).view(-1))
+                fake_scores = D(self.diffaugment(fake), y_fake) if self.conditional else D(self.diffaugment(fake))
+                loss_g = self.loss.generator_loss(fake_scores.view(-1))
             self.opt_g.zero_grad(set_to_none=True)
             amp.backward_step(loss_g, self.opt_g)
         finally:
             D.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(G)
+            # ema_start: before it the average follows the weights (early weights are worth nothing)
+            if self.step + 1 > cfg.ema_start:
+                self.ema.update(G)
+            else:
+                self.ema.copy_from(G)
 
         with torch.no_grad():
             real_logits, fake_logits = real_logits.float(), fake_logits.float()
@@ -263,7 +298,10 @@ class Trainer:
         was_training = G.training
         G.eval()
         try:
-            save_grid(G(self.fixed_z), path)
+            if self.fixed_y is not None:
+                save_grid(G(self.fixed_z, self.fixed_y), path, nrow=GRID_COLUMNS)  # one class per row
+            else:
+                save_grid(G(self.fixed_z), path)
         finally:
             G.train(was_training)
 

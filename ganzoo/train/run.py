@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ganzoo.checkpoint import load_checkpoint
 from ganzoo.config import SCHEDULE, TrainConfig, default_every, validate
 from ganzoo.data import load_images
@@ -37,6 +39,42 @@ def _prepare(config: TrainConfig, registry, progress: bool = True):
     return loaded
 
 
+def condition_on_labels(config: TrainConfig, arch_spec, loaded, resuming: bool = False):
+    """For a conditional run: check the labels, drop unlabelled images, record the classes.
+
+    The number of classes is the dataset's (its class names, else the largest label + 1); it
+    and the names go into ``config`` and so into config.json, which export and generate read.
+    Returns the images and labels to train on (labels None for an unconditional run).
+    """
+    if not arch_spec.is_conditional(config.conditional):
+        return loaded.images, None
+    if loaded.labels is None:
+        raise UsageError(f"architecture {config.arch!r} is class-conditional here, but dataset {config.data!r} "
+                         "has no labels (use a labelled dataset or option, e.g. --set labels=true, "
+                         "or --set conditional=false)")
+    labels = np.asarray(loaded.labels, dtype=np.int64)
+    images = loaded.images
+    unlabelled = labels < 0
+    if unlabelled.any():
+        log.warning("dataset %s: %d image(s) have no class label; a conditional run leaves them out",
+                    config.data, int(unlabelled.sum()))
+        images, labels = images[~unlabelled], labels[~unlabelled]
+        if len(labels) == 0:
+            raise UsageError(f"dataset {config.data!r} has no labelled images for a conditional run")
+    names = list(loaded.class_names) if loaded.class_names else None
+    count = len(names) if names else int(labels.max()) + 1
+    if int(labels.max()) >= count:
+        raise UsageError(f"dataset {config.data!r} has label {int(labels.max())} but only {count} class names")
+    names = names or [str(i) for i in range(count)]
+    if resuming and (config.num_classes, config.class_names) != (count, names):
+        raise UsageError(f"dataset {config.data!r} now has {count} classes, the run was trained on "
+                         f"{config.num_classes}: the class ids would not mean the same")
+    config.num_classes, config.class_names = count, names
+    per_class = np.bincount(labels, minlength=count)
+    log.info("conditional on %d classes (%d to %d images each)", count, int(per_class.min()), int(per_class.max()))
+    return images, labels
+
+
 def start_run(config: TrainConfig, out: str | Path, progress: bool = True, registry=None) -> Trainer:
     """Train a new run into ``out`` (a new or empty directory)."""
     registry = registry or load_registry()
@@ -47,7 +85,8 @@ def start_run(config: TrainConfig, out: str | Path, progress: bool = True, regis
     # leaves no half-made run directory behind.
     evaluator = TrainingEval.open(config, registry, device)
     loaded = _prepare(config, registry, progress=progress)
-    trainer = Trainer(config, run, registry, loaded.images, device)
+    images, labels = condition_on_labels(config, registry.architecture(config.arch), loaded)
+    trainer = Trainer(config, run, registry, images, device, labels=labels)
     if evaluator is not None:
         evaluator.prepare(loaded, run.path, progress=progress)
         trainer.evaluator = evaluator
@@ -108,7 +147,8 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
     evaluator = TrainingEval.open(config, registry, device)
     loaded = _prepare(config, registry, progress=progress)
-    trainer = Trainer(config, run, registry, loaded.images, device)
+    images, labels = condition_on_labels(config, arch_spec, loaded, resuming=True)
+    trainer = Trainer(config, run, registry, images, device, labels=labels)
     try:
         trainer.load_state(state)
     except RuntimeError as exc:  # e.g. ngf or nz edited in config.json: the tensors no longer fit

@@ -1,17 +1,24 @@
-"""FC + upsample generator and a strided-conv discriminator (32x32 or 64x64)."""
+"""FC + upsample generator and a strided-conv discriminator (32x32 or 64x64).
+
+Class-conditional (``num_classes`` given): G concatenates a class embedding (``nz`` wide) to
+z before its first layer; D adds a projection term (Miyato & Koyama 2018), the inner product
+of a class embedding with its globally summed features. Without ``num_classes`` the modules
+are exactly the unconditional ones.
+"""
 
 import torch
 from torch import nn
 
 
 class Generator(nn.Module):
-    def __init__(self, nz: int = 256, ngf: int = 128, image_size: int = 32):
+    def __init__(self, nz: int = 256, ngf: int = 128, image_size: int = 32, num_classes: int | None = None):
         super().__init__()
+        zin = nz * 2 if num_classes else nz  # conditional: [z, embed(y)]
         if image_size not in (32, 64):
             raise ValueError(f"the cifar generator supports 32 or 64, got {image_size}")
         self.ngf, self.base = ngf, image_size // 4
         # z: (N, nz) -> (N, ngf * base * base), reshaped to (N, ngf, base, base)
-        self.fc = nn.Sequential(nn.Linear(nz, ngf * self.base * self.base), nn.BatchNorm1d(ngf * self.base * self.base), nn.ReLU(True))
+        self.fc = nn.Sequential(nn.Linear(zin, ngf * self.base * self.base), nn.BatchNorm1d(ngf * self.base * self.base), nn.ReLU(True))
 
         def up(cin: int, cout: int) -> nn.Sequential:
             # (N, cin, s, s) -> (N, cout, 2s, 2s)
@@ -25,14 +32,18 @@ class Generator(nn.Module):
         self.blocks = nn.Sequential(up(ngf, ngf), up(ngf, ngf // 2))
         # (N, ngf/2, size, size) -> (N, 3, size, size)
         self.to_rgb = nn.Sequential(nn.Conv2d(ngf // 2, 3, 3, 1, 1), nn.Tanh())
+        self.embed = nn.Embedding(num_classes, nz) if num_classes else None  # (N,) -> (N, nz)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z.flatten(1)).view(z.shape[0], self.ngf, self.base, self.base)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.flatten(1)
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)  # (N, 2 nz)
+        x = self.fc(z).view(z.shape[0], self.ngf, self.base, self.base)
         return self.to_rgb(self.blocks(x))
 
 
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int = 64, image_size: int = 32, dropout: float = 0.0):
+    def __init__(self, ndf: int = 64, image_size: int = 32, dropout: float = 0.0, num_classes: int | None = None):
         super().__init__()
 
         def down(cin: int, cout: int, bn: bool) -> list[nn.Module]:
@@ -48,6 +59,14 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*down(3, ndf, False), *down(ndf, ndf * 2, True), *down(ndf * 2, ndf * 4, True))
         # (N, 4ndf, size/8, size/8) -> (N,)
         self.head = nn.Linear(ndf * 4 * (image_size // 8) ** 2, 1)
+        self.embed = None
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, ndf * 4)  # (N,) -> (N, 4ndf), the projection
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1)).view(x.shape[0])
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)  # (N, 4ndf, s, s)
+        logit = self.head(h.flatten(1)).view(x.shape[0])  # (N,)
+        if self.embed is None:
+            return logit
+        return logit + (self.embed(y) * h.sum(dim=(2, 3))).sum(dim=1)  # + <embed(y), sum-pooled features>

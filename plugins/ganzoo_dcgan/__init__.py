@@ -8,19 +8,22 @@ time (the builders import ``.models`` when called). Copy it to start your own ar
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.1")
+ganzoo.require_api("1.3")
 
 
 def build_generator(params: dict):
     from ganzoo_dcgan.models import Generator
 
-    return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"])
+    # num_classes is there only in a conditional run (--set conditional=true on labelled data)
+    return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"],
+                     num_classes=params.get("num_classes"))
 
 
 def build_discriminator(params: dict):
     from ganzoo_dcgan.models import Discriminator
 
-    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"])
+    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"],
+                         num_classes=params.get("num_classes"))
 
 
 @hookimpl
@@ -38,6 +41,8 @@ def ganzoo_register_architectures(register):
                 "ndf": Param(64, "discriminator width (channels of its first layer)", min=1),
                 "dropout": Param(0.0, "dropout probability after each discriminator block", min=0, max=1),
             },
+            # --set conditional=true: a class embedding joins z in G, a projection head in D
+            conditional="optional",
             defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )
     )

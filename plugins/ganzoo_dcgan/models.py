@@ -2,6 +2,12 @@
 
 The generator starts from a 4x4 map and doubles the resolution with each stride-2
 ConvTranspose; the discriminator mirrors it with stride-2 convolutions.
+
+Class-conditional (``num_classes`` given): G concatenates a learned class embedding (``nz``
+wide, so the class weighs as much as the noise) to z; D adds a projection term (Miyato &
+Koyama 2018), the inner product of a class embedding with D's globally summed last feature
+map, to its unconditional logit. Without ``num_classes`` the modules (and the order their
+weights are drawn in) are exactly the unconditional DCGAN's.
 """
 
 import math
@@ -28,13 +34,14 @@ def init_weights(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64):
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, num_classes: int | None = None):
         super().__init__()
         self.nz = nz
         depth = _depth(image_size)
         ch = ngf * 2 ** (depth - 1)
-        # z: (N, nz, 1, 1) -> (N, ngf*2^(depth-1), 4, 4)
-        layers = [nn.ConvTranspose2d(nz, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        zin = nz * 2 if num_classes else nz  # conditional: [z, embed(y)]
+        # z: (N, zin, 1, 1) -> (N, ngf*2^(depth-1), 4, 4)
+        layers = [nn.ConvTranspose2d(zin, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(depth - 1):
             # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
@@ -43,13 +50,17 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
+        self.embed = nn.Embedding(num_classes, nz) if num_classes else None  # (N,) -> (N, nz)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.main(z.view(z.shape[0], self.nz, 1, 1))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is None:
+            return self.main(z.view(z.shape[0], self.nz, 1, 1))
+        z = torch.cat([z.reshape(z.shape[0], self.nz), self.embed(y)], dim=1)  # (N, 2 nz)
+        return self.main(z.view(z.shape[0], 2 * self.nz, 1, 1))
 
 
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int = 64, image_size: int = 64, dropout: float = 0.0):
+    def __init__(self, ndf: int = 64, image_size: int = 64, dropout: float = 0.0, num_classes: int | None = None):
         super().__init__()
         depth = _depth(image_size)
 
@@ -73,6 +84,14 @@ class Discriminator(nn.Module):
         layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
+        self.embed = None
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, ch)  # (N,) -> (N, ch), the projection
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x).view(x.shape[0])
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is None:
+            return self.main(x).view(x.shape[0])
+        h = self.main[:-1](x)  # (N, ch, 4, 4)
+        logit = self.main[-1](h).view(x.shape[0])  # (N,)
+        return logit + (self.embed(y) * h.sum(dim=(2, 3))).sum(dim=1)  # + <embed(y), sum-pooled features>

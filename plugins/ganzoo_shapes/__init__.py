@@ -1,8 +1,10 @@
 """``shapes``: a procedural, deterministic, offline dataset of coloured shapes.
 
 Each image is one filled circle, square or triangle of random size, position, rotation and
-(palette) colour on a plain dark background; the label is the shape. The same parameters always
-give the same images, at any image size, with nothing to download.
+(palette) colour on a plain dark background; the label is the shape (``kinds`` order: circle 0,
+square 1, triangle 2 by default), for class-conditional models; ``--set labels=false`` hands
+out the images alone. The same parameters always give the same images, at any image size,
+with nothing to download.
 """
 
 import ganzoo
@@ -17,7 +19,10 @@ def load(request):
     from ganzoo_shapes.render import render_shapes
 
     p = request.params
-    return render_shapes(count=p["count"], image_size=request.image_size, kinds=p["kinds"], seed=p["seed"])
+    shapes = render_shapes(count=p["count"], image_size=request.image_size, kinds=p["kinds"], seed=p["seed"])
+    if not p.get("labels", True):
+        shapes.labels, shapes.class_names = None, None
+    return shapes
 
 
 @hookimpl
@@ -31,6 +36,7 @@ def ganzoo_register_datasets(register):
                 "count": Param(8192, "number of images", min=1),
                 "kinds": Param(list(KINDS), "shapes to draw", type=list, choices=KINDS),
                 "seed": Param(0, "seed of the procedure (the same seed gives the same images)"),
+                "labels": Param(True, "label each image with its shape (for conditional models)"),
             },
         )
     )
