@@ -51,6 +51,8 @@ SETTABLE = {
     # data augmentation (ganzoo.data.augment)
     "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
     "diffaugment": Param(""),
+    # scale-out (ganzoo.train.distributed): micro-batches per optimizer step, BatchNorm over all ranks
+    "accumulate": Param(1), "sync_bn": Param(False),
 }
 assert set(SETTABLE) - {"log_every"} == HYPERPARAMETERS
 
@@ -92,6 +94,10 @@ class TrainConfig:
     shear: float = 0.0
     translate: float = 0.0
     diffaugment: str = ""
+    # gradient accumulation: each optimizer step sums the gradients of this many batches
+    accumulate: int = 1
+    sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA); per-rank BatchNorm otherwise
+    world_size: int = 1  # processes that train together (set by torchrun; not a --set parameter)
     preset: str | None = None
     ganzoo_version: str = ganzoo.__version__
 
@@ -103,8 +109,14 @@ class TrainConfig:
     def total(self) -> int:
         return self.epochs if self.steps is None else self.steps
 
+    @property
+    def global_batch_size(self) -> int:
+        """Images per optimizer step: per-process batch x accumulate x world size."""
+        return self.batch_size * self.accumulate * self.world_size
+
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        # global_batch_size is derived (for the reader of config.json); from_json ignores it
+        return {**dataclasses.asdict(self), "global_batch_size": self.global_batch_size}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrainConfig":
@@ -285,7 +297,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             f"architecture {arch_spec.name!r} supports image sizes "
             f"{', '.join(map(str, arch_spec.image_sizes))}, not {config.image_size}"
         )
-    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every}
+    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every,
+                "accumulate": config.accumulate}
     positive["epochs" if config.steps is None else "steps"] = config.total
     for key in ("sample_every", "checkpoint_every"):
         if getattr(config, key) is not None:

@@ -27,6 +27,8 @@ HYPERPARAMETERS = frozenset(
         "ema", "ema_decay", "amp", "channels_last",
         # data augmentation (ganzoo.data.augment): feed-side on real images, DiffAugment on both
         "flip", "zoom", "shear", "translate", "diffaugment",
+        # scale-out (ganzoo.train.distributed)
+        "accumulate", "sync_bn",
     }
 )
 

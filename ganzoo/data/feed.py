@@ -5,6 +5,11 @@ uses its own seeded permutation, and feed-side augmentation draws from a generat
 (seed, b). So the data order survives a resume with nothing to save but the number of batches
 consumed.
 
+Under data-parallel training (``rank``/``world_size``), batch ``b`` is a global batch of
+``world_size x batch_size`` images cut from the same permutation, and each rank takes its own
+slice of it (feed-side augmentation is drawn for the whole global batch and sliced the same
+way). So K ranks together see exactly what one process with batch K x B sees.
+
 On CUDA the whole uint8 set lives on the GPU when it fits in half of the free memory (64x64
 Stanford Dogs crops are ~250 MB; a step then costs one gather, one conversion and the
 augmentation, all on the device). When it does not fit it stays in pinned host memory and
@@ -33,10 +38,12 @@ def _fits_on_device(nbytes: int, device: torch.device) -> bool:
 
 class BatchFeed:
     def __init__(self, images: np.ndarray, batch_size: int, device: torch.device, seed: int = 0,
-                 channels_last: bool = False, augment: FeedAugment | None = None):
+                 channels_last: bool = False, augment: FeedAugment | None = None, rank: int = 0, world_size: int = 1):
         n = images.shape[0]
-        if n < batch_size:
-            raise UsageError(f"the dataset has {n} images, fewer than one batch of {batch_size}: lower --batch-size")
+        if n < batch_size * world_size:
+            per = f" ({world_size} processes x {batch_size})" if world_size > 1 else ""
+            raise UsageError(f"the dataset has {n} images, fewer than one batch of {batch_size * world_size}{per}: "
+                             "lower --batch-size")
         # (N, H, W, 3) uint8 -> (N, 3, H, W) uint8, once
         host = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
         self.on_device = _fits_on_device(host.numel(), device)
@@ -50,7 +57,8 @@ class BatchFeed:
                      host.numel() / 1e9, device)
             self.images = host.pin_memory()
         self.batch_size = batch_size
-        self.batches_per_epoch = n // batch_size  # the last partial batch is dropped
+        self.rank, self.world_size = rank, world_size
+        self.batches_per_epoch = n // (batch_size * world_size)  # the last partial (global) batch is dropped
         self.seed = seed
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -71,10 +79,15 @@ class BatchFeed:
     def batch(self, index: int) -> torch.Tensor:
         """Batch number ``index`` of the run: (B, 3, H, W) float in [-1, 1] on the device."""
         epoch, i = divmod(index, self.batches_per_epoch)
-        idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        first = (i * self.world_size + self.rank) * self.batch_size  # this rank's slice of the global batch
+        idx = self._permutation(epoch)[first:first + self.batch_size]
         flip = theta = None
         if self.augment is not None:
-            flip, theta = self.augment.draw(len(idx), batch_generator(self.seed, index))
+            flip, theta = self.augment.draw(len(idx) * self.world_size, batch_generator(self.seed, index))
+            if self.world_size > 1:
+                mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+                flip = flip[mine] if flip is not None else None
+                theta = theta[mine] if theta is not None else None
         if self._numpy is not None:
             u8 = self._numpy[idx.numpy()]  # (B, 3, H, W) uint8, a copy
             if flip is not None:
