@@ -241,7 +241,7 @@ class Dist:
             if not self.enabled or not is_comm_error(exc):
                 raise
             raise PeerLost(f"rank {self.rank}: lost contact with the other processes ({short(exc)}); "
-                           f"a rank died, hung past {TIMEOUT_ENV} or the network failed, so this one stops. "
+                           f"a rank died, hung past {TIMEOUT_ENV} or the network failed, so this one stops; "
                            + where()) from None
 
 
@@ -283,7 +283,14 @@ def setup(device_name: str) -> tuple[Dist, torch.device]:
         backend = "gloo"
     timeout = _seconds(TIMEOUT_ENV, 600)
     if not dist.is_initialized():
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            # torchrun's agent keeps one store for all of a job's attempts; after a --max-restarts
+            # restart the new processes read the dead ones' addresses from it and cannot connect
+            # (torch 2.14, cf. pytorch#167288). A prefix per attempt keeps each attempt's keys apart.
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                                  is_master=False, timeout=timeout)
+            kwargs.update(store=dist.PrefixStore(f"ganzoo/attempt_{restart_count()}", store), rank=rank, world_size=world)
         dist.init_process_group(backend, timeout=timeout, **kwargs)
     control = dist.new_group(backend="gloo", timeout=timeout)
     if rank != 0:  # one voice in the log: rank 0's (errors still come from every rank)

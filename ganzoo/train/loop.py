@@ -207,7 +207,8 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps, logs = time.perf_counter(), 0, 0
         try:
-            with deferred_stop() as stop, self.dist.failures(self._kept):
+            with deferred_stop() as stop, self.dist.failures(
+                    lambda: f"{self._kept()} (continue with --resume {self.run.path})"):
                 while self.step < self.total_steps:
                     stats = self.train_step()
                     self.step += 1
