@@ -262,11 +262,13 @@ def export(source, onnx_path, fp16, opset, force) -> None:
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), help="[default: onnx for an .onnx SOURCE, else torch]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Also write a PNG grid of the first 64 images.")
+@click.option("--devices", help="Spread the batches over devices, one process each: all (every GPU), 0,1 (these GPUs) "
+              "or cpu:N (N CPU processes). Same images as one device.")
 @click.option("--workers", type=int, help="PNG encoding threads [default: CPU count; 0 = inline].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (or write into a non-empty directory).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
-def generate(source, num, out, batch_size, seed, backend, device, grid, workers, force, no_progress) -> None:
+def generate(source, num, out, batch_size, seed, backend, device, grid, devices, workers, force, no_progress) -> None:
     """Generate NUM images from SOURCE: a run directory, a checkpoint or an .onnx file.
 
     The onnx backend runs on onnxruntime alone (no PyTorch), on CUDA when its provider loads,
@@ -278,7 +280,7 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, workers,
     from ganzoo.generate import generate as run_generate
 
     check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)  # before loading
-    gen = open_backend(source, backend, device, batch_size)
+    gen = open_backend(source, backend, device, batch_size, devices=devices)
     click.echo(f"Backend: {gen.description}", err=True)
     try:
         result = run_generate(gen, num, out, seed=seed, batch_size=batch_size, grid=grid, force=force,
@@ -286,5 +288,8 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, workers,
     except GenerationStopped as stop:  # like an interrupted training run: one line, no "Error:"
         click.echo(str(stop), err=True)
         sys.exit(stop.exit_code)
+    finally:
+        if hasattr(gen, "close"):
+            gen.close()  # the device worker processes
     click.echo(f"Wrote {result.num} images to {out} in {result.seconds:.1f} s "
                f"({result.num / result.seconds:.0f} images/s){f'; grid {grid}' if grid else ''}.")
