@@ -188,7 +188,9 @@ def train(arch, data, preset, set_items, out, resume, no_progress, nproc, **flag
     from ganzoo.train.loop import Interrupted
 
     try:
-        _train(arch, data, preset, set_items, out, resume, no_progress, flags)
+        with distributed.Dist(distributed.env_rank(), distributed.env_world_size()).failures(
+                lambda: "the run directory keeps its last checkpoint, if any"):  # outside the loop too
+            _train(arch, data, preset, set_items, out, resume, no_progress, flags)
     except Interrupted as stop:  # Ctrl-C / SIGTERM: the checkpoint is saved; one line, no "Error:"
         distributed.shutdown()
         if _rank() == 0:

@@ -236,3 +236,10 @@ def test_accumulating_sums_the_gradients_of_the_micro_batches(registry, tmp_path
         loss.backward()
     for got, want in zip(captured["d"], (p.grad for p in trainer.D.parameters())):
         assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_nproc_is_taken_out_of_the_command_torchrun_repeats():
+    from ganzoo.train.launch import without_nproc
+
+    assert without_nproc(["-v", "train", "--nproc", "2", "--arch", "dcgan", "--nproc=4", "--set", "nproc=1"]) == \
+        ["-v", "train", "--arch", "dcgan", "--set", "nproc=1"]
