@@ -243,3 +243,18 @@ def test_nproc_is_taken_out_of_the_command_torchrun_repeats():
 
     assert without_nproc(["-v", "train", "--nproc", "2", "--arch", "dcgan", "--nproc=4", "--set", "nproc=1"]) == \
         ["-v", "train", "--arch", "dcgan", "--set", "nproc=1"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_two_gpus_train_with_nccl_and_sync_bn_and_resume(tmp_path):
+    out = tmp_path / "run"
+    args = ["-m", "ganzoo", "train", *TINY, "--device", "cuda", "--set", "sync_bn=true", "--set", "ema=true"]
+    result = torchrun(tmp_path, *args, "--steps", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 processes (nccl on cuda)" in result.stderr
+    result = torchrun(tmp_path, "-m", "ganzoo", "train", "--resume", str(out), "--steps", "6", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert state["progress"]["step"] == 6 and len(state["distributed"]["rng"]) == 2
+    assert all("cuda" in r for r in state["distributed"]["rng"])

@@ -362,3 +362,20 @@ def test_device_lists_are_checked():
                                ("cpu:0", 0, "N >= 1"), ("gpu", 2, "takes all")]:
         with pytest.raises(UsageError, match=message):
             parse_devices(bad, gpus)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_gpu_workers_write_what_one_gpu_writes(exported, tmp_path, cli, backend):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or (backend == "onnx" and not _onnx_cuda_usable()):
+        pytest.skip("needs a GPU (and onnxruntime's CUDA provider for onnx)")
+    run, onnx_file = exported
+    source = str(onnx_file if backend == "onnx" else run)
+    common = ["--num", "300", "--batch-size", "64", "--seed", "3", "--no-progress", "--backend", backend]
+    one, many = tmp_path / "one.npy", tmp_path / "many.npy"
+    assert cli("generate", source, *common, "--device", "cuda", "--out", str(one)).exit_code == 0
+    result = cli("generate", source, *common, "--devices", "all", "--out", str(many))
+    assert result.exit_code == 0, result.output
+    a, b = np.load(one).astype(int), np.load(many).astype(int)
+    assert np.abs(a - b).max() <= 1  # the same kernels on the same GPU model: equal up to rounding

@@ -183,7 +183,7 @@ class Trainer:
         if A > 1:
             loss_g = torch.stack(losses).mean()
         if self.ema is not None:
-            self.ema.update(G)
+            self.ema.update(self.G)
 
         with torch.no_grad():
             real_logits, fake_logits = real_logits.float(), fake_logits.float()
