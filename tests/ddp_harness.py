@@ -8,6 +8,8 @@ every rank reports a checksum of its G and D weights, which DDP must keep equal.
 """
 
 import json
+import os
+import signal
 import sys
 
 import torch
@@ -31,14 +33,31 @@ def fit_and_compare(self, progress=True):
 
 
 Trainer.fit = fit_and_compare
+step = Trainer.train_step
+
+
+def step_then_ctrl_c_on_rank_1(self):
+    """In a run named "stopped", rank 1 alone gets a SIGINT during step 3: both must stop after step 4."""
+    stats = step(self)
+    if self.run.path.name == "stopped" and dist.get_rank() == 1 and self.step == 2:
+        os.kill(os.getpid(), signal.SIGINT)
+    return stats
+
+
+Trainer.train_step = step_then_ctrl_c_on_rank_1
 
 from ganzoo.cli import main  # noqa: E402
 
+codes = []
 for argv in json.loads(sys.argv[2]):
-    code = main(argv, prog_name="ganzoo", standalone_mode=False)
-    if code:
+    try:
+        code = main(argv, prog_name="ganzoo", standalone_mode=False)
+    except SystemExit as exit:
+        code = exit.code
+    codes.append(code or 0)
+    if code and code != 130:  # 130: stopped by a signal, as the "stopped" run is
         sys.exit(code)
 if dist.get_rank() == 0:
     with open(sys.argv[1], "w") as f:
-        json.dump({"weight_sums": sums}, f)
+        json.dump({"weight_sums": sums, "exit_codes": codes}, f)
 dist.destroy_process_group()

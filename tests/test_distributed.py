@@ -49,19 +49,25 @@ def same_tensors(a: dict, b: dict) -> bool:
 def ddp_runs(tmp_path_factory):
     """6 steps in one go, and 3 steps then --resume to 6, both on 2 ranks, in one torchrun job."""
     tmp = tmp_path_factory.mktemp("ddp")
-    once, twice = tmp / "once", tmp / "twice"
+    once, twice, stopped = tmp / "once", tmp / "twice", tmp / "stopped"
     commands = [["train", *PROTOCOL, "--steps", "6", "--out", str(once)],
                 ["train", *PROTOCOL, "--steps", "3", "--out", str(twice)],
-                ["train", "--resume", str(twice), "--steps", "6", "--no-progress"]]
+                ["train", "--resume", str(twice), "--steps", "6", "--no-progress"],
+                # rank 1 alone is sent a SIGINT during step 3 (see the harness): the ranks vote, stop together
+                ["train", *PROTOCOL, "--steps", "6", "--out", str(stopped)],
+                ["train", "--resume", str(stopped), "--no-progress"]]
     report = tmp / "report.json"
     result = torchrun(tmp, str(HERE / "ddp_harness.py"), str(report), json.dumps(commands))
     assert result.returncode == 0, result.stderr[-3000:]
-    return once, twice, result, json.loads(report.read_text())
+    report = json.loads(report.read_text())
+    assert report["exit_codes"] == [0, 0, 0, 130, 0], result.stderr[-3000:]
+    return once, twice, result, report
 
 
-def test_two_ranks_resume_exactly(ddp_runs):
-    once, twice, _, report = ddp_runs
-    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (once, twice))
+@pytest.mark.parametrize("other", ["twice", "stopped"])
+def test_two_ranks_resume_exactly(ddp_runs, other):
+    once, twice, result, report = ddp_runs
+    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (once, once.parent / other))
     assert a["progress"] == b["progress"] and a["progress"]["step"] == 6 and a["progress"]["batches"] == 12
     for net in ("generator", "discriminator", "ema"):
         assert same_tensors(a[net], b[net]), net
@@ -78,12 +84,25 @@ def test_two_ranks_resume_exactly(ddp_runs):
         assert per_rank[0] == per_rank[1]
 
 
+def test_a_signal_to_one_rank_stops_both_after_the_same_step(ddp_runs):
+    once, _, result, _ = ddp_runs
+    stopped = once.parent / "stopped"
+    # rank 1 was signalled in step 3; the vote started after step 3 is read after step 4: both stop there
+    line = (f"stopped by a signal to another rank at step 4; checkpoint saved to {stopped}/checkpoints/last.pt "
+            f"(continue with: ganzoo train --resume {stopped})")
+    assert line in result.stderr.splitlines()  # said once, by rank 0 (which got no signal itself)
+    assert "stopped by SIGINT" not in result.stderr
+    steps = [r["step"] for r in read_metrics(stopped / "metrics.jsonl")]
+    assert steps == [1, 2, 3, 4, 5, 6]  # resumed after the stop, to the end
+
+
 def test_rank_0_alone_writes_the_run_and_states_the_global_batch(ddp_runs):
     once, twice, result, _ = ddp_runs
     config = json.loads((once / "config.json").read_text())
     assert (config["world_size"], config["batch_size"], config["global_batch_size"]) == (2, 16, 32)
-    assert result.stderr.count("global batch 32 (16 per batch x 2 processes (gloo on cpu))") == 3  # once per command
+    assert result.stderr.count("global batch 32 (16 per batch x 2 processes (gloo on cpu))") == 5  # once per command
     assert result.stdout.count("Done: 6 steps.") == 1 and result.stdout.count("Done: 3 steps.") == 1
+    assert sum(line.startswith("Run ") for line in result.stdout.splitlines()) == 2  # the two resumes, once each
     for run in (once, twice):
         # one record per step (not one per rank), the global images/s, and rank 0's files only
         records = read_metrics(run / "metrics.jsonl")

@@ -44,7 +44,9 @@ def launch(nproc: int, argv: list[str]) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
     # The elastic agent logs each step of a shutdown at WARNING/ERROR; the ranks report their own errors.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")] + [
+            "torch.distributed.elastic"]:  # its modules set their own levels: each one, not just the parent
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     args = parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "ganzoo", *argv])
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
