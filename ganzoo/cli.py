@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 
@@ -23,6 +24,10 @@ log = logging.getLogger("ganzoo")
 
 class GanzooGroup(click.Group):
     """Turns GanzooError (and Ctrl-C) into one line and an exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ganzoo.argv"] = list(args)  # what `train --nproc` hands on to torchrun
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -38,6 +43,11 @@ class GanzooGroup(click.Group):
 
     @staticmethod
     def _fail(ctx: click.Context, message: str, code: int):
+        rank = _rank()
+        if rank > 0 and code == 2:
+            ctx.exit(code)  # every rank got the same command line: rank 0 says what is wrong with it
+        if rank > 0 and not message.startswith("rank "):
+            message = f"[rank {rank}] {message}"
         if ctx.meta.get("ganzoo.verbose"):  # the traceback too, but the same exit code
             import traceback
 
@@ -53,8 +63,13 @@ def _set_verbose(ctx: click.Context, _param, value: bool) -> bool:
     # --verbose is ganzoo's debug output (and tracebacks), not every library's: matplotlib alone
     # logs hundreds of font-search lines at DEBUG. Exporter logs are opened by the exporter itself.
     logging.getLogger().setLevel(logging.INFO)  # basicConfig is a no-op the second time (`ganzoo CMD -v`)
-    log.setLevel(logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO)
+    log.setLevel(logging.DEBUG if ctx.meta.get("ganzoo.verbose") else logging.INFO if _rank() == 0 else logging.ERROR)
     return value
+
+
+def _rank() -> int:
+    """The torchrun rank of this process (0 outside torchrun), without importing torch."""
+    return int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
 
 
 verbose_option = click.option(
@@ -149,9 +164,11 @@ def plugins(as_json: bool) -> None:
 @click.option("--resume", type=click.Path(), help="Continue this run directory; --steps/--epochs set the new total.")
 @click.option("--sample-every", type=int, help="Sample grid every N epochs (or steps with --steps).")
 @click.option("--checkpoint-every", type=int, help="Checkpoint every N epochs (or steps with --steps).")
+@click.option("--nproc", type=int, help="Train on this many processes of this machine (torchrun + DDP: one per GPU, "
+              "or CPU processes); see README, Scale-out.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
-def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> None:
+def train(arch, data, preset, set_items, out, resume, no_progress, nproc, **flags) -> None:
     """Train a GAN and write a run directory (config, checkpoints, samples, metrics).
 
     \b
@@ -160,27 +177,52 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
       conditional=true|false (class-conditional architectures, on labelled data)
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
       eval_every=N  eval_num=5000  eval_extractor=inception   (FID/KID of the EMA generator)
+      accumulate=4 (batches per optimizer step)  sync_bn=true (SyncBatchNorm, CUDA)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
+    Several GPUs or machines: torchrun --nproc-per-node K -m ganzoo train ... (or --nproc K).
     """
+    if nproc is not None:
+        from ganzoo.train.launch import launch, without_nproc
+
+        code = launch(nproc, without_nproc(click.get_current_context().meta["ganzoo.argv"]))
+        if code:
+            sys.exit(code)
+        return
+    from ganzoo.train import distributed
     from ganzoo.train.loop import Interrupted
 
     try:
-        _train(arch, data, preset, set_items, out, resume, no_progress, flags)
+        with distributed.Dist(distributed.env_rank(), distributed.env_world_size()).failures(
+                lambda: "the run directory keeps its last checkpoint, if any"):  # outside the loop too
+            _train(arch, data, preset, set_items, out, resume, no_progress, flags)
     except Interrupted as stop:  # Ctrl-C / SIGTERM: the checkpoint is saved; one line, no "Error:"
-        click.echo(str(stop), err=True)
+        distributed.shutdown()
+        if _rank() == 0:
+            click.echo(str(stop), err=True)
         sys.exit(stop.exit_code)
+    distributed.shutdown()
 
 
 def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> None:
+    from pathlib import Path
+
     from ganzoo.config import resolve_config
     from ganzoo.train import resume_run, start_run
+    from ganzoo.train.distributed import restart_count
 
+    say = click.echo if _rank() == 0 else (lambda *a, **k: None)
+    if not resume and out and restart_count() and (Path(out) / "checkpoints" / "last.pt").is_file():
+        # torchrun --max-restarts started this command again after a failure: continue the run
+        log.warning("torchrun restart %d: continuing %s from its last checkpoint", restart_count(), out)
+        trainer = resume_run(out, {k: flags.get(k) for k in ("steps", "epochs")}, progress=not no_progress)
+        say(f"Run {trainer.run.path}: step {trainer.step}/{trainer.total_steps}.")
+        return
     if resume:
         given = {k: v for k, v in flags.items() if v is not None}
         if arch or data or preset or set_items or out:
             raise UsageError("--resume continues a run as configured: drop --arch/--data/--preset/--set/--out")
         trainer = resume_run(resume, given, progress=not no_progress)
-        click.echo(f"Run {trainer.run.path}: step {trainer.step}/{trainer.total_steps}.")
+        say(f"Run {trainer.run.path}: step {trainer.step}/{trainer.total_steps}.")
         return
     from ganzoo.plugins import load_registry
 
@@ -189,7 +231,7 @@ def _train(arch, data, preset, set_items, out, resume, no_progress, flags) -> No
     out = out or f"runs/{config.arch}-{config.data}-{datetime.now():%Y%m%d-%H%M%S}"
     log.info("training %s on %s -> %s", config.arch, config.data, out)
     trainer = start_run(config, out, progress=not no_progress, registry=registry)
-    click.echo(f"Done: {trainer.step} step{'s' if trainer.step != 1 else ''}. Run directory: {trainer.run.path}")
+    say(f"Done: {trainer.step} step{'s' if trainer.step != 1 else ''}. Run directory: {trainer.run.path}")
 
 
 # ------------------------------------------------------------------------------------ export
@@ -236,11 +278,14 @@ def export(source, onnx_path, fp16, opset, force) -> None:
                    "8 images each, at most 16 classes).")
 @click.option("--class", "class_text", metavar="NAME_OR_ID[,...]",
               help="Class-conditional generators: these classes, round-robin [default: all classes].")
+@click.option("--devices", help="Spread the batches over devices, one process each: all (every GPU), 0,1 (these GPUs) "
+              "or cpu:N (N CPU processes). Same images as one device.")
 @click.option("--workers", type=int, help="PNG encoding threads [default: CPU count; 0 = inline].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (or write into a non-empty directory).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @verbose_option
-def generate(source, num, out, batch_size, seed, backend, device, grid, class_text, workers, force, no_progress) -> None:
+def generate(source, num, out, batch_size, seed, backend, device, grid, class_text, devices, workers, force,
+             no_progress) -> None:
     """Generate NUM images from SOURCE: a run directory, a checkpoint or an .onnx file.
 
     The onnx backend runs on onnxruntime alone (no PyTorch), on CUDA when its provider loads,
@@ -253,7 +298,7 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, class_te
     from ganzoo.generate.run import choose_classes
 
     check_request(num, out, batch_size=batch_size, workers=workers, grid=grid, force=force)  # before loading
-    gen = open_backend(source, backend, device, batch_size)
+    gen = open_backend(source, backend, device, batch_size, devices=devices)
     classes = choose_classes(gen, class_text)
     click.echo(f"Backend: {gen.description}", err=True)
     if classes is not None:
@@ -265,6 +310,9 @@ def generate(source, num, out, batch_size, seed, backend, device, grid, class_te
     except GenerationStopped as stop:  # like an interrupted training run: one line, no "Error:"
         click.echo(str(stop), err=True)
         sys.exit(stop.exit_code)
+    finally:
+        if hasattr(gen, "close"):
+            gen.close()  # the device worker processes
     click.echo(f"Wrote {result.num} images to {out} in {result.seconds:.1f} s "
                f"({result.num / result.seconds:.0f} images/s){f'; grid {grid}' if grid else ''}.")
 

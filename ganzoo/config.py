@@ -55,6 +55,8 @@ SETTABLE = {
     "diffaugment": Param(""),
     # evaluation during training (ganzoo.eval.training): FID/KID of the sampler every N units
     "eval_every": Param(None, type=int, min=1), "eval_num": Param(5000, min=2), "eval_extractor": Param("inception"),
+    # scale-out (ganzoo.train.distributed): micro-batches per optimizer step, BatchNorm over all ranks
+    "accumulate": Param(1), "sync_bn": Param(False),
 }
 #: --set keys that are not hyperparameters a plugin may give defaults for.
 RUN_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor"}
@@ -104,6 +106,10 @@ class TrainConfig:
     eval_every: int | None = None
     eval_num: int = 5000
     eval_extractor: str = "inception"
+    # gradient accumulation: each optimizer step sums the gradients of this many batches
+    accumulate: int = 1
+    sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA); per-rank BatchNorm otherwise
+    world_size: int = 1  # processes that train together (set by torchrun; not a --set parameter)
     preset: str | None = None
     # class-conditional runs: asked for here; num_classes and class_names come from the dataset
     # when the run starts (None for unconditional runs)
@@ -120,8 +126,14 @@ class TrainConfig:
     def total(self) -> int:
         return self.epochs if self.steps is None else self.steps
 
+    @property
+    def global_batch_size(self) -> int:
+        """Images per optimizer step: per-process batch x accumulate x world size."""
+        return self.batch_size * self.accumulate * self.world_size
+
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        # global_batch_size is derived (for the reader of config.json); from_json ignores it
+        return {**dataclasses.asdict(self), "global_batch_size": self.global_batch_size}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrainConfig":
@@ -308,7 +320,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             f"architecture {arch_spec.name!r} supports image sizes "
             f"{', '.join(map(str, arch_spec.image_sizes))}, not {config.image_size}"
         )
-    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every}
+    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every,
+                "accumulate": config.accumulate}
     positive["epochs" if config.steps is None else "steps"] = config.total
     for key in ("sample_every", "checkpoint_every", "eval_every"):
         if getattr(config, key) is not None:

@@ -29,6 +29,8 @@ HYPERPARAMETERS = frozenset(
         "conditional",
         # data augmentation (ganzoo.data.augment): feed-side on real images, DiffAugment on both
         "flip", "zoom", "shear", "translate", "diffaugment",
+        # scale-out (ganzoo.train.distributed)
+        "accumulate", "sync_bn",
     }
 )
 

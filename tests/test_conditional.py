@@ -216,6 +216,20 @@ def test_conditional_generate_same_seed_same_images_on_both_backends(conditional
         assert grid[2 + row * 34:2 + row * 34 + 32, 2 + 7 * 34:2 + 7 * 34 + 32].max() == 0  # short rows padded black
 
 
+def test_cpu_workers_give_a_conditional_generator_its_classes_in_order(conditional_export, tmp_path, cli):
+    arch, run, onnx_file, _ = conditional_export
+    if arch != "dcgan":
+        pytest.skip("one architecture is enough for the sharded path")
+    common = ["--num", "13", "--batch-size", "4", "--seed", "2", "--class", "triangle,circle", "--no-progress"]
+    for source in (run, onnx_file):
+        one, two = tmp_path / "one.npy", tmp_path / "two.npy"
+        assert cli("generate", str(source), *common, "--out", str(one), "--force").exit_code == 0
+        r = cli("generate", str(source), *common, "--devices", "cpu:2", "--out", str(two), "--force",
+                "--grid", str(tmp_path / "grid.png"))
+        assert r.exit_code == 0 and "Classes: 2 of 3" in r.output, r.output
+        assert np.array_equal(np.load(one), np.load(two)), source
+
+
 def test_onnxruntime_alone_generates_a_chosen_class(conditional_export):
     _, _, onnx_file, _ = conditional_export
     sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from export_helpers import make_run
+from ganzoo.errors import UsageError
 from ganzoo.generate.latents import LatentStream, latent_batches, latents
+from ganzoo.generate.sharded import parse_devices
 
 
 @pytest.fixture(scope="module")
@@ -334,3 +336,46 @@ def test_help_and_readme_say_what_an_interrupted_directory_keeps(cli):
     assert "Each file is written atomically; " + sentence in help_text and ".zip for all or nothing" in help_text
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert "Each file is written atomically; " + sentence in readme
+
+
+# --devices: batches spread over worker processes (CPU workers here) give the single-process output, in order.
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_cpu_workers_write_what_one_process_writes(exported, tmp_path, cli, backend):
+    run, onnx_file = exported
+    source = str(onnx_file if backend == "onnx" else run)
+    # 7 batches of 8 (the last one short) over 2 workers: order and the short batch both matter
+    common = ["--num", "53", "--batch-size", "8", "--seed", "11", "--no-progress", "--backend", backend]
+    one, two = tmp_path / "one.npy", tmp_path / "two.npy"
+    assert cli("generate", source, *common, "--out", str(one)).exit_code == 0
+    result = cli("generate", source, *common, "--devices", "cpu:2", "--out", str(two))
+    assert result.exit_code == 0, result.output
+    assert "2 x " in result.output and "2 CPU worker processes" in result.output
+    assert np.array_equal(np.load(one), np.load(two))
+
+
+def test_device_lists_are_checked():
+    assert parse_devices("cpu:3", 0).ids == (0, 1, 2)
+    assert parse_devices("all", 4).ids == (0, 1, 2, 3)
+    assert parse_devices("1,3", 4).ids == (1, 3)
+    for bad, gpus, message in [("all", 0, "no GPU found"), ("2", 2, "no GPU 2"), ("0,0", 2, "each GPU index once"),
+                               ("cpu:0", 0, "N >= 1"), ("gpu", 2, "takes all")]:
+        with pytest.raises(UsageError, match=message):
+            parse_devices(bad, gpus)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_gpu_workers_write_what_one_gpu_writes(exported, tmp_path, cli, backend):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or (backend == "onnx" and not _onnx_cuda_usable()):
+        pytest.skip("needs a GPU (and onnxruntime's CUDA provider for onnx)")
+    run, onnx_file = exported
+    source = str(onnx_file if backend == "onnx" else run)
+    common = ["--num", "300", "--batch-size", "64", "--seed", "3", "--no-progress", "--backend", backend]
+    one, many = tmp_path / "one.npy", tmp_path / "many.npy"
+    assert cli("generate", source, *common, "--device", "cuda", "--out", str(one)).exit_code == 0
+    result = cli("generate", source, *common, "--devices", "all", "--out", str(many))
+    assert result.exit_code == 0, result.output
+    a, b = np.load(one).astype(int), np.load(many).astype(int)
+    assert np.abs(a - b).max() <= 1  # the same kernels on the same GPU model: equal up to rounding

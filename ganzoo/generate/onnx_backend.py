@@ -69,6 +69,20 @@ def cuda_device_present() -> bool:
         return False
 
 
+def cuda_device_count() -> int:
+    """GPUs the CUDA driver sees (0 without a driver), asked of libcuda directly like ``cuda_device_present``."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1" if os.name != "nt" else "nvcuda.dll")
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    except (OSError, AttributeError):
+        return 0
+
+
 def cuda_provider_options(prefer_nhwc: bool = True) -> dict[str, str]:
     options = {"device_id": "0", "cudnn_conv_algo_search": "HEURISTIC"}
     if prefer_nhwc:

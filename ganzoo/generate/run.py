@@ -24,14 +24,18 @@ log = logging.getLogger("ganzoo")
 GRID_IMAGES = 64
 
 
-def open_backend(source: str | Path | Source, backend: str | None = None, device: str = "auto", batch_size: int = 256):
+def open_backend(source: str | Path | Source, backend: str | None = None, device: str = "auto", batch_size: int = 256,
+                 devices: str | None = None):
     """The backend for SOURCE: ``onnx`` by default for an .onnx file, ``torch`` otherwise.
 
     ``--backend onnx`` on a checkpoint is refused rather than exported on the fly: an export
-    is a deliberate, checked step (``ganzoo export``).
+    is a deliberate, checked step (``ganzoo export``). ``devices`` (``all``, ``0,1``, ``cpu:N``)
+    spreads the batches over one worker process per device (``ganzoo.generate.sharded``).
     """
     src = source if isinstance(source, Source) else resolve_source(source)
     backend = backend or ("onnx" if src.is_onnx else "torch")
+    if devices is not None:
+        return _sharded(src, backend, device, batch_size, devices)
     if backend == "onnx":
         if not src.is_onnx:
             raise UsageError(f"--backend onnx needs an .onnx SOURCE; export {src.path} first with `ganzoo export`")
@@ -47,6 +51,27 @@ def open_backend(source: str | Path | Source, backend: str | None = None, device
     from ganzoo.source import load_generator
 
     return TorchGenerator(load_generator(src), resolve_device(device))
+
+
+def _sharded(src: Source, backend: str, device: str, batch_size: int, devices: str):
+    from ganzoo.generate.sharded import ShardedGenerator, parse_devices
+
+    if backend not in ("torch", "onnx") or src.is_onnx != (backend == "onnx"):
+        open_backend(src, backend, "cpu", batch_size)  # the same refusal as without --devices
+    if devices.strip().lower().startswith("cpu:"):
+        count = 0
+    elif backend == "onnx":
+        from ganzoo.generate.onnx_backend import cuda_device_count
+
+        count = cuda_device_count()
+    else:
+        import torch
+
+        count = torch.cuda.device_count()
+    chosen = parse_devices(devices, count)
+    if device != "auto" and device != chosen.kind:
+        raise UsageError(f"--device {device} and --devices {devices} disagree (drop --device)")
+    return ShardedGenerator(src.path, backend, chosen, batch_size)
 
 
 @dataclass
@@ -164,14 +189,19 @@ def generate(gen, num: int, out: str | Path, *, seed: int = 0, batch_size: int =
         with ExitStack() as stack:
             writer = open_writer(out, num, gen.image_size, force, stack, workers)
             bar = stack.enter_context(tqdm(total=num, unit="img", disable=None if progress else True, leave=False))
-            for z in latent_batches(seed, gen.latent_shape, num, batch_size):
-                if conditional:
-                    y = class_ids(np.arange(done, done + len(z)), classes)  # (n,) int64, round-robin
-                    images = gen.generate(z, y)  # (n, H, W, 3) uint8
-                    rows.add(images, y)
-                else:
-                    images = gen.generate(z)  # (n, H, W, 3) uint8
+            def with_classes():  # (z, y) batches; y: (n,) int64 round-robin over classes, None if unconditional
+                start = 0
+                for z in latent_batches(seed, gen.latent_shape, num, batch_size):
+                    yield z, class_ids(np.arange(start, start + len(z)), classes) if conditional else None
+                    start += len(z)
+
+            # a sharded backend keeps several batches in flight and hands them back in order
+            outputs = (gen.imap(with_classes()) if hasattr(gen, "imap")
+                       else (((z, y), gen.generate(z) if y is None else gen.generate(z, y)) for z, y in with_classes()))
+            for (z, y), images in outputs:  # images: (n, H, W, 3) uint8
                 _check_batch(gen, images, len(z))
+                if conditional:
+                    rows.add(images, y)
                 if not conditional and sum(len(f) for f in first) < GRID_IMAGES:
                     first.append(images[:GRID_IMAGES])
                 writer.write(images)

@@ -13,6 +13,10 @@ Class-conditional runs (``ArchitectureSpec.conditional``): D sees each real batc
 labels, ``D(x, y)``; G's labels are drawn uniformly from the latent RNG right after its
 latents, ``G(z, y)``, so they are checkpointed with it. Unconditional runs draw nothing more
 and call ``G(z)`` / ``D(x)`` exactly as before.
+
+Under torchrun the same loop runs on every rank (``ganzoo.train.distributed`` says how the
+networks, the data and the RNGs are split); rank 0 alone writes samples, metrics and checkpoints.
+With ``accumulate`` = A each optimizer step sums the gradients of A batches (D and G alike).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
 from ganzoo.run_dir import RunDir
+from ganzoo.train.distributed import Dist, rank_seed
 from ganzoo.train.ema import EMA
 from ganzoo.train.metrics import MetricsLog, read_metrics
 from ganzoo.train.precision import Precision
@@ -87,8 +92,10 @@ def make_adam(model: torch.nn.Module, lr: float, betas: tuple[float, float], dev
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run: RunDir, registry, images, device: torch.device, labels=None):
+    def __init__(self, config: TrainConfig, run: RunDir, registry, images, device: torch.device,
+                 labels=None, dist: Dist | None = None):
         self.config, self.run, self.device = config, run, device
+        self.dist = dist or Dist()
         arch = registry.architecture(config.arch)
         self.conditional = arch.is_conditional(config.conditional)
         if self.conditional and (labels is None or config.num_classes is None):
@@ -102,14 +109,17 @@ class Trainer:
         if config.channels_last:  # NHWC: what tensor cores want for convolutions under bf16/fp16
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
+        # What the step runs: DDP wrappers under torchrun, G and D themselves otherwise
+        self.G_step, self.D_step = self.dist.wrap(self.G, self.D, device, config.sync_bn, config.seed)
         self.loss = registry.loss(config.loss).build({"label_smoothing": config.label_smoothing})
         self.opt_g = make_adam(self.G, config.lr_g, (config.beta1, config.beta2), device)
         self.opt_d = make_adam(self.D, config.lr_d, (config.beta1, config.beta2), device)
         self.precision = Precision(config.amp, device, config.batch_size)
-        self.ema = EMA(self.G, config.ema_decay) if config.ema else None
+        self.ema = EMA(self.G, config.ema_decay) if config.ema and self.dist.is_main else None
         augment = FeedAugment(flip=config.flip, zoom=config.zoom, shear=config.shear, translate=config.translate)
         self.feed = BatchFeed(images, config.batch_size, device, seed=config.seed, channels_last=config.channels_last,
-                              augment=augment, labels=labels if self.conditional else None)
+                              augment=augment, labels=labels if self.conditional else None,
+                              rank=self.dist.rank, world_size=self.dist.world_size)
         # DiffAugment: the same kind of random transform on real and fake, in both phases (identity when off)
         self.diffaugment = DiffAugment(config.diffaugment) if config.diffaugment else (lambda x: x)
         # Latents come from their own generator, so nothing else that draws random numbers
@@ -129,64 +139,93 @@ class Trainer:
         self.step = 0  # generator updates done
         self.batches = 0  # real batches consumed (the data order's only state)
         self.saved_step: int | None = None  # step of the last checkpoint written (the last good one)
-        self.steps_per_epoch = max(1, self.feed.batches_per_epoch // config.n_critic)
+        self.steps_per_epoch = max(1, self.feed.batches_per_epoch // (config.n_critic * config.accumulate))
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
         self._unchecked: torch.Tensor | None = None  # sum of the losses since the last finiteness check
         self.evaluator = None  # ganzoo.eval.training.TrainingEval when eval_every is on (set by train.run)
 
     # ---------------------------------------------------------------- one step
+    def _latents(self, n: int) -> torch.Tensor:
+        """(n, nz) latents for this rank: its slice of the global batch drawn from the shared stream."""
+        W, r = self.dist.world_size, self.dist.rank
+        z = torch.randn(n * W, self.config.nz, device=self.device, generator=self.latent_rng)  # (W*n, nz)
+        return z[r * n:(r + 1) * n] if W > 1 else z
+
+    def _classes(self, n: int) -> torch.Tensor:
+        """(n,) class ids for G on this rank, drawn like ``_latents`` from the shared stream."""
+        W, r = self.dist.world_size, self.dist.rank
+        y = torch.randint(self.num_classes, (n * W,), device=self.device, generator=self.latent_rng)  # (W*n,)
+        return y[r * n:(r + 1) * n] if W > 1 else y
+
+    @staticmethod
+    def _call(net, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """``net(x, y)`` for a conditional run, ``net(x)`` otherwise."""
+        return net(x) if y is None else net(x, y)
+
     def train_step(self) -> StepStats:
-        cfg, G, D, amp = self.config, self.G, self.D, self.precision
-        B = cfg.batch_size
+        cfg, G, D, amp = self.config, self.G_step, self.D_step, self.precision
+        B, A = cfg.batch_size, cfg.accumulate
         penalty = getattr(self.loss, "penalty", None)
         gp = None
 
-        # Phase 1: discriminator, n_critic updates on real and generated batches.
+        # Phase 1: discriminator, n_critic updates on real and generated batches (A micro-batches each).
         for k in range(cfg.n_critic):
-            real = self.feed.batch(self.batches)  # (B, 3, S, S) in [-1, 1]
-            if self.conditional:
-                y_real = self.feed.labels(self.batches)  # (B,) int64, the real images' classes
-            self.batches += 1
             last = k == cfg.n_critic - 1
-            z = torch.randn(B, cfg.nz, device=self.device, generator=self.latent_rng)  # (B, nz)
-            if self.conditional:
-                y_fake = torch.randint(self.num_classes, (B,), device=self.device, generator=self.latent_rng)  # (B,)
-                D_real = functools.partial(D, y=y_real)  # D(x) with the real batch's labels (for penalties)
-            with amp.autocast():
-                with torch.set_grad_enabled(last):  # keep the graph only for the fake reused by G
-                    fake = G(z, y_fake) if self.conditional else G(z)  # (B, 3, S, S)
-                if self.conditional:
-                    real_logits = D(self.diffaugment(real), y_real).view(-1)  # (B,)
-                    fake_logits = D(self.diffaugment(fake.detach()), y_fake).view(-1)  # (B,)
-                else:
-                    real_logits = D(self.diffaugment(real)).view(-1)  # (B,)
-                    fake_logits = D(self.diffaugment(fake.detach())).view(-1)  # (B,)
-                loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:
-                # In fp32: a double backward in fp16 would underflow, and the scaler cannot see inside it.
-                # Conditional: the interpolates are scored with the real images' labels.
-                loss_d = loss_d + penalty(D_real if self.conditional else D, real, fake.detach().float())
-                gp = getattr(self.loss, "last_penalty", None)
             self.opt_d.zero_grad(set_to_none=True)
-            amp.backward_step(loss_d, self.opt_d)
+            zs, losses = [], []
+            for m in range(A):
+                real = self.feed.batch(self.batches)  # (B, 3, S, S) in [-1, 1]
+                y_real = self.feed.labels(self.batches) if self.conditional else None  # (B,) int64 classes
+                self.batches += 1
+                z = self._latents(B)  # (B, nz)
+                y_fake = self._classes(B) if self.conditional else None  # (B,) int64, drawn right after z
+                with self.dist.accumulating(D, m == A - 1):
+                    with amp.autocast():
+                        with torch.set_grad_enabled(last and A == 1):  # keep the graph only for the fake reused by G
+                            fake = self._call(G, z, y_fake)  # (B, 3, S, S)
+                        real_logits = self._call(D, self.diffaugment(real), y_real).view(-1)  # (B,)
+                        fake_logits = self._call(D, self.diffaugment(fake.detach()), y_fake).view(-1)  # (B,)
+                        loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
+                    if penalty is not None:
+                        # In fp32: a double backward in fp16 would underflow, and the scaler cannot see inside it.
+                        # Conditional: the interpolates are scored with the real images' labels.
+                        D_real = functools.partial(self.D, y=y_real) if self.conditional else self.D
+                        loss_d = loss_d + penalty(D_real, real, fake.detach().float())
+                        gp = getattr(self.loss, "last_penalty", None)
+                    amp.backward(loss_d / A if A > 1 else loss_d)
+                zs.append((z, y_fake))
+                losses.append(loss_d.detach())
+            amp.step(self.opt_d)
+        if A > 1:
+            loss_d = torch.stack(losses).mean()
 
         # Phase 2: generator, one update through the just-updated discriminator. D's weights
-        # need no gradients here (stylegan2-ada does the same): their backward is skipped.
-        D.requires_grad_(False)
+        # need no gradients here (stylegan2-ada does the same): their backward is skipped, and
+        # the unwrapped D runs, so that its DDP reducer does not wait for them.
+        self.D.requires_grad_(False)
         try:
-            with amp.autocast():
-                fake_scores = D(self.diffaugment(fake), y_fake) if self.conditional else D(self.diffaugment(fake))
-                loss_g = self.loss.generator_loss(fake_scores.view(-1))
             self.opt_g.zero_grad(set_to_none=True)
-            amp.backward_step(loss_g, self.opt_g)
+            losses = []
+            for m in range(A):
+                with self.dist.accumulating(G, m == A - 1):
+                    with amp.autocast():
+                        z, y_fake = zs[m]
+                        if A > 1:  # regenerated with gradients: keeping A graphs would cost what accumulating saves
+                            fake = self._call(G, z, y_fake)
+                        loss_g = self.loss.generator_loss(self._call(self.D, self.diffaugment(fake), y_fake).view(-1))
+                    amp.backward(loss_g / A if A > 1 else loss_g)
+                losses.append(loss_g.detach())
+            amp.step(self.opt_g)
         finally:
-            D.requires_grad_(True)
+            self.D.requires_grad_(True)
+        if A > 1:
+            loss_g = torch.stack(losses).mean()
         if self.ema is not None:
             # ema_start: before it the average follows the weights (early weights are worth nothing)
             if self.step + 1 > cfg.ema_start:
-                self.ema.update(G)
+                self.ema.update(self.G)
             else:
-                self.ema.copy_from(G)
+                self.ema.copy_from(self.G)
 
         with torch.no_grad():
             real_logits, fake_logits = real_logits.float(), fake_logits.float()
@@ -201,15 +240,17 @@ class Trainer:
     def fit(self, progress: bool = True) -> None:
         cfg = self.config
         resumed = self.step if self.step else None
-        metrics = MetricsLog(self.run.metrics_path, resume_step=resumed)
+        main = self.dist.is_main  # rank 0 writes the run directory; the other ranks only train
+        metrics = MetricsLog(self.run.metrics_path if main else None, resume_step=resumed)
         # TensorBoard drops events at steps >= purge_step: the checkpoint's own step stays logged
-        board = TensorBoardLog(self.run.path / "tensorboard", purge_step=resumed + 1 if resumed else None)
+        board = TensorBoardLog(self.run.path / "tensorboard" if main else None, purge_step=resumed + 1 if resumed else None)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=None if progress else True, desc=f"{cfg.arch}/{cfg.data}")
+                   disable=None if progress and main else True, desc=f"{cfg.arch}/{cfg.data}")
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps, logs = time.perf_counter(), 0, 0
         try:
-            with deferred_stop() as stop:
+            with deferred_stop() as stop, self.dist.failures(
+                    lambda: f"{self._kept()} (continue with --resume {self.run.path})"):
                 while self.step < self.total_steps:
                     stats = self.train_step()
                     self.step += 1
@@ -226,7 +267,7 @@ class Trainer:
                         metrics.write(record)
                         board.write(record)
                         logs += 1
-                        if logs % PLOT_EVERY_LOGS == 0:
+                        if logs % PLOT_EVERY_LOGS == 0 and main:
                             self.plot()
                         bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
                                         img_s=f"{record['images_per_s']:.0f}")
@@ -234,35 +275,43 @@ class Trainer:
                     self._at_boundary()
                     if self.evaluator is not None and self.evaluator.due(self):
                         self.evaluator.evaluate(self, metrics, board)
-                    if stop:
+                    if self.dist.stop_vote(bool(stop)):
                         self.save()
-                        raise Interrupted(self.step, stop.requested, self.run)
+                        raise Interrupted(self.step, stop.requested or "a signal to another rank", self.run)
+                self.dist.finish_votes()
         finally:
             bar.close()
             metrics.close()
             board.close()
-            if logs:
+            if logs and main:
                 self.plot()
 
+    def _kept(self) -> str:
+        """What survives a stop: the last checkpoint, for the one-line message."""
+        if self.saved_step is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint is {self.run.last_checkpoint} (step {self.saved_step})"
+
     def _check_finite(self) -> None:
-        """Stop on a NaN/inf loss before anything derived from it is written (one sync)."""
+        """Stop on a NaN/inf loss before anything derived from it is written (one sync; over all ranks)."""
         if self._unchecked is None:
             return
-        value, self._unchecked = float(self._unchecked), None
+        value, self._unchecked = float(self.dist.all_sum(self._unchecked)), None
         if math.isfinite(value):
             return
-        kept = (f"the last good checkpoint is {self.run.last_checkpoint} (step {self.saved_step})"
-                if self.saved_step is not None else "no checkpoint had been written yet")
+        kept = self._kept()
         raise NonFiniteLoss(
             f"a loss became {value} by step {self.step}: training diverged and stopped; {kept}. "
             "Try a lower learning rate, another --loss, or amp=off"
         )
 
     def _record(self, sums: dict, n: int, elapsed: float) -> dict:
+        sums = self.dist.mean_of(sums)  # the means over all ranks
         record = {"step": self.step, "epoch": round(self.batches / self.feed.batches_per_epoch, 4)}
         record.update({k: round(float(v) / n, 6) for k, v in sums.items()})
         record["d_accuracy"] = round((record["acc_real"] + record["acc_fake"]) / 2, 6)
-        record["images_per_s"] = round(n * self.config.batch_size * self.config.n_critic / max(elapsed, 1e-9), 2)
+        # images/s of the whole job: every rank's real batches, all micro-batches
+        record["images_per_s"] = round(n * self.config.global_batch_size * self.config.n_critic / max(elapsed, 1e-9), 2)
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
         record["lr_d"] = self.opt_d.param_groups[0]["lr"]
         record["time"] = round(time.time(), 3)
@@ -293,7 +342,9 @@ class Trainer:
 
     @torch.no_grad()
     def sample(self, path) -> None:
-        """A grid from the fixed latent batch, in eval mode (as the exported generator runs)."""
+        """A grid from the fixed latent batch, in eval mode (as the exported generator runs); rank 0's."""
+        if not self.dist.is_main:
+            return
         G = self.sampler
         was_training = G.training
         G.eval()
@@ -313,10 +364,15 @@ class Trainer:
             cfg = self.config
             plot_losses(records, self.run.loss_curve, title=f"{cfg.arch} on {cfg.data}, loss {cfg.loss}")
 
-    def state(self) -> dict:
+    def state(self) -> dict | None:
+        """The full training state, on rank 0 (None on the others, which send it their RNG states)."""
         rng = {"torch": torch.get_rng_state(), "latent": self.latent_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        # Each rank's own RNG (dropout, penalties): rank r resumes from entry r. The latent stream is shared.
+        ranks = self.dist.gather({k: v for k, v in rng.items() if k != "latent"})
+        if not self.dist.is_main:
+            return None
         state = {
             "kind": "full",
             "config": self.config.to_json(),
@@ -332,6 +388,8 @@ class Trainer:
             state["progress"]["ema_updates"] = self.ema.updates
         if self.precision.scaler is not None:
             state["scaler"] = self.precision.state_dict()
+        if ranks is not None:
+            state["distributed"] = {"world_size": self.dist.world_size, "rng": ranks}
         return state
 
     def load_state(self, state: dict) -> None:
@@ -350,6 +408,8 @@ class Trainer:
         self.precision.load_state_dict(state.get("scaler"))
         # torch accepts RNG states only as CPU byte tensors, whatever device the generator is on
         rng = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in state["rng"].items()}
+        rng.update(self._rank_rng(state))
+        rng = {k: v for k, v in rng.items() if v is not None}
         torch.set_rng_state(rng["torch"])
         if "latent" in rng and rng["latent"].numel() == self.latent_rng.get_state().numel():
             self.latent_rng.set_state(rng["latent"])
@@ -359,15 +419,30 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
+    def _rank_rng(self, state: dict) -> dict:
+        """This rank's own RNG states from a checkpoint: entry ``rank`` when the world size is the
+        one it was saved with; else rank 0 keeps ``rng`` and the others start new streams."""
+        saved = state.get("distributed", {}).get("rng") if isinstance(state.get("distributed"), dict) else None
+        W, r = self.dist.world_size, self.dist.rank
+        if saved is not None and len(saved) == W:
+            return {k: v.cpu() for k, v in saved[r].items()}
+        if r == 0:
+            return {}
+        gen = torch.Generator().manual_seed(rank_seed(self.config.seed, r) + self.step)
+        return {"torch": gen.get_state(), "cuda": None}  # CUDA's keeps the (seed, rank) seeding
+
     def save(self, snapshot=None) -> None:
         """Rewrite last.pt (full state); optionally also a small generator-only snapshot.
 
         Never after a non-finite loss: the last good checkpoint must survive a divergence.
+        Every rank calls it (the RNG states are gathered); rank 0 writes.
         """
         self._check_finite()
         state = self.state()
-        save_checkpoint(self.run.last_checkpoint, state)
         self.saved_step = self.step
+        if state is None:
+            return
+        save_checkpoint(self.run.last_checkpoint, state)
         if snapshot is not None:
             small = {"kind": "generator", "config": state["config"], "generator": state["generator"],
                      "progress": state["progress"]}

@@ -10,7 +10,12 @@ from ganzoo.fileio import atomic_path
 
 
 class MetricsLog:
-    def __init__(self, path: str | Path, resume_step: int | None = None):
+    """``path`` None: a log that keeps nothing (the ranks other than 0 of a distributed run)."""
+
+    def __init__(self, path: str | Path | None, resume_step: int | None = None):
+        if path is None:
+            self._file = None
+            return
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
@@ -29,9 +34,13 @@ class MetricsLog:
             tmp.write_text("".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
+        if self._file is None:
+            return
         self._file.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
+        if self._file is None:
+            return
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

@@ -57,11 +57,20 @@ class Precision:
         n_critic > 1 the D optimizer steps several times, and a GradScaler refuses a second
         step() of one optimizer before update().
         """
+        self.backward(loss)
+        self.step(optimizer)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` (scaled for fp16); micro-batches of one step call it several times."""
         if self.scaler is None:
             loss.backward()
-            optimizer.step()
         else:
             self.scaler.scale(loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+        else:
             self.scaler.step(optimizer)
             self.scaler.update()
 

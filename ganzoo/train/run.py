@@ -10,13 +10,13 @@ import numpy as np
 from ganzoo.checkpoint import load_checkpoint
 from ganzoo.config import SCHEDULE, TrainConfig, default_every, validate
 from ganzoo.data import load_images
-from ganzoo.device import resolve_device
 from ganzoo.errors import UsageError
 from ganzoo.eval.training import TrainingEval
 from ganzoo.fileio import write_json
 from ganzoo.plugins import load_registry
 from ganzoo.run_dir import RunDir
 from ganzoo.specs import DatasetRequest
+from ganzoo.train import distributed
 from ganzoo.train.loop import Trainer
 
 log = logging.getLogger("ganzoo")
@@ -73,24 +73,38 @@ def condition_on_labels(config: TrainConfig, arch_spec, loaded, resuming: bool =
     per_class = np.bincount(labels, minlength=count)
     log.info("conditional on %d classes (%d to %d images each)", count, int(per_class.min()), int(per_class.max()))
     return images, labels
+def _log_scale(trainer: Trainer) -> None:
+    """The batch that one optimizer step sees, when it is not simply --batch-size."""
+    cfg, dist = trainer.config, trainer.dist
+    if dist.enabled or cfg.accumulate > 1:
+        parts = [f"{cfg.batch_size} per batch"]
+        if cfg.accumulate > 1:
+            parts.append(f"{cfg.accumulate} batches accumulated")
+        if dist.enabled:
+            parts.append(f"{dist.world_size} processes ({dist.backend} on {trainer.device.type})")
+        log.info("global batch %d (%s)", cfg.global_batch_size, " x ".join(parts))
 
 
 def start_run(config: TrainConfig, out: str | Path, progress: bool = True, registry=None) -> Trainer:
     """Train a new run into ``out`` (a new or empty directory)."""
     registry = registry or load_registry()
-    device = resolve_device(config.device)
+    dist, device = distributed.setup(config.device)
+    config.world_size = dist.world_size
     run = RunDir(out)
-    run.check_new()
+    run.check_new()  # every rank, before the first collective: rank 0 creates it only after that
     # The extractor, data and networks first: a missing weights file, a bad dataset or plugin
-    # leaves no half-made run directory behind.
-    evaluator = TrainingEval.open(config, registry, device)
-    loaded = _prepare(config, registry, progress=progress)
+    # leaves no half-made run directory behind. Rank 0 alone evaluates (the others train on and
+    # wait for it at the next collective: a long eval needs GANZOO_DIST_TIMEOUT above its seconds).
+    evaluator = TrainingEval.open(config, registry, device) if dist.is_main else None
+    loaded = dist.in_turn(lambda: _prepare(config, registry, progress=progress and dist.is_main))
     images, labels = condition_on_labels(config, registry.architecture(config.arch), loaded)
-    trainer = Trainer(config, run, registry, images, device, labels=labels)
+    trainer = Trainer(config, run, registry, images, device, labels=labels, dist=dist)
     if evaluator is not None:
         evaluator.prepare(loaded, run.path, progress=progress)
         trainer.evaluator = evaluator
-    run.create(config.to_json())
+    if dist.is_main:
+        run.create(config.to_json())
+    _log_scale(trainer)
     trainer.fit(progress=progress)
     return trainer
 
@@ -134,10 +148,11 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.config_path} holds a bad value ({exc})") from None
     if not run.last_checkpoint.exists():
         raise UsageError(f"{run.path} has no checkpoints/last.pt to resume from")
-    device = resolve_device(config.device)
+    dist, device = distributed.setup(config.device)
+    previous_world, config.world_size = config.world_size, dist.world_size
     # A process killed while writing (kill -9, power loss) leaves its temporary file behind;
     # last.pt itself is always whole (written to a temporary name, then renamed).
-    for stale in run.checkpoints.glob(".*.tmp"):
+    for stale in run.checkpoints.glob(".*.tmp") if dist.is_main else ():
         stale.unlink(missing_ok=True)
     # On the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest to the device
     state = load_checkpoint(run.last_checkpoint, map_location="cpu")
@@ -145,10 +160,10 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         raise UsageError(f"{run.last_checkpoint} holds no training state to resume from")
     if state["config"].get("arch") != config.arch:
         raise UsageError(f"{run.last_checkpoint} is from architecture {state['config'].get('arch')!r}, not {config.arch!r}")
-    evaluator = TrainingEval.open(config, registry, device)
-    loaded = _prepare(config, registry, progress=progress)
+    evaluator = TrainingEval.open(config, registry, device) if dist.is_main else None
+    loaded = dist.in_turn(lambda: _prepare(config, registry, progress=progress and dist.is_main))
     images, labels = condition_on_labels(config, arch_spec, loaded, resuming=True)
-    trainer = Trainer(config, run, registry, images, device, labels=labels)
+    trainer = Trainer(config, run, registry, images, device, labels=labels, dist=dist)
     try:
         trainer.load_state(state)
     except RuntimeError as exc:  # e.g. ngf or nz edited in config.json: the tensors no longer fit
@@ -158,12 +173,26 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
     if trainer.step > trainer.total_steps:
         raise UsageError(f"run {run.path} is already at step {trainer.step}; the new total "
                          f"({config.total} {config.unit}{'s' if config.total != 1 else ''}) must not be behind it")
-    write_json(run.config_path, config.to_json())
+    if previous_world != dist.world_size:
+        _warn_world_change(trainer, previous_world)
+    if dist.is_main:
+        write_json(run.config_path, config.to_json())
     if evaluator is not None:
         evaluator.prepare(loaded, run.path, progress=progress)
         trainer.evaluator = evaluator
+    _log_scale(trainer)
     if trainer.step >= trainer.total_steps:
         log.info("run %s already reached step %d of %d", run.path, trainer.step, trainer.total_steps)
         return trainer
     trainer.fit(progress=progress)
     return trainer
+
+
+def _warn_world_change(trainer: Trainer, previous: int) -> None:
+    cfg = trainer.config
+    before = cfg.batch_size * cfg.accumulate * previous
+    epochs = f"; an epoch is now {trainer.steps_per_epoch} steps" if cfg.unit == "epoch" else ""
+    log.warning("run %s was trained by %d process%s (global batch %d) and continues with %d (global batch %d): "
+                "the data order and the latents change from step %d on, so this is not what an uninterrupted "
+                "run gives (steps still count generator updates%s)", trainer.run.path, previous,
+                "es" if previous != 1 else "", before, cfg.world_size, cfg.global_batch_size, trainer.step, epochs)

@@ -10,8 +10,10 @@ log = logging.getLogger("ganzoo")
 
 
 class TensorBoardLog:
-    def __init__(self, logdir: str | Path, purge_step: int | None = None):
+    def __init__(self, logdir: str | Path | None, purge_step: int | None = None):
         self._writer = None
+        if logdir is None:  # not rank 0
+            return
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: an optional extra
