@@ -156,6 +156,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, **flags) -> N
     Training parameters for --set, besides the flags' own names:
       n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
+      on_collapse=warn|stop  collapse_window=200  (failure detection; stop = exit 3)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
     """
     from ganzoo.train.loop import Interrupted

@@ -51,8 +51,12 @@ SETTABLE = {
     # data augmentation (ganzoo.data.augment)
     "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
     "diffaugment": Param(""),
+    # failure detection (ganzoo.train.collapse): warn once, or stop with a checkpoint and exit 3
+    "on_collapse": Param("warn", choices=("warn", "stop")), "collapse_window": Param(200, min=1),
 }
-assert set(SETTABLE) - {"log_every"} == HYPERPARAMETERS
+#: Settings of the engine itself, not hyperparameters a plugin or preset sets defaults for.
+ENGINE_SETTINGS = {"log_every", "on_collapse", "collapse_window"}
+assert set(SETTABLE) - ENGINE_SETTINGS == HYPERPARAMETERS
 
 
 @dataclass
@@ -92,6 +96,10 @@ class TrainConfig:
     shear: float = 0.0
     translate: float = 0.0
     diffaugment: str = ""
+    # failure detection: "warn" says so once, "stop" ends the run (checkpoint, exit 3); the
+    # discriminator-has-won test looks at the last collapse_window steps
+    on_collapse: str = "warn"
+    collapse_window: int = 200
     preset: str | None = None
     ganzoo_version: str = ganzoo.__version__
 
@@ -285,7 +293,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             f"architecture {arch_spec.name!r} supports image sizes "
             f"{', '.join(map(str, arch_spec.image_sizes))}, not {config.image_size}"
         )
-    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every}
+    positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every,
+                "collapse_window": config.collapse_window}
     positive["epochs" if config.steps is None else "steps"] = config.total
     for key in ("sample_every", "checkpoint_every"):
         if getattr(config, key) is not None:
@@ -305,6 +314,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             raise UsageError(f"{key} must be in [0, 1)")
     if not 0 <= config.label_smoothing < 1:
         raise UsageError("label_smoothing must be in [0, 1)")
+    if config.on_collapse not in ("warn", "stop"):
+        raise UsageError(f"on_collapse must be warn or stop, got {config.on_collapse!r}")
     if not 0 < config.ema_decay < 1:
         raise UsageError(f"ema_decay must be in (0, 1), e.g. 0.999; got {config.ema_decay}")
     _validate_augment(config)

@@ -28,6 +28,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
 from ganzoo.run_dir import RunDir
+from ganzoo.train.collapse import Collapse, CollapseWatch, diversity
 from ganzoo.train.ema import EMA
 from ganzoo.train.metrics import MetricsLog, read_metrics
 from ganzoo.train.precision import Precision
@@ -51,6 +52,12 @@ class Interrupted(GanzooError):
             f"(continue with: ganzoo train --resume {run.path})"
         )
         self.step = step
+
+
+class Collapsed(GanzooError):
+    """The run failed (the discriminator won, or the samples collapsed) and ``on_collapse=stop``."""
+
+    exit_code = 3
 
 
 class NonFiniteLoss(GanzooError):
@@ -112,6 +119,9 @@ class Trainer:
         self.steps_per_epoch = max(1, self.feed.batches_per_epoch // config.n_critic)
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
         self._unchecked: torch.Tensor | None = None  # sum of the losses since the last finiteness check
+        # failure detection, against the diversity of a real batch (batch 0: a pure function of the seed)
+        self.watch = CollapseWatch(config.collapse_window, diversity(self.feed.batch(0)[:SAMPLE_COUNT]))
+        self._bar = None  # the progress bar while fit() runs
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> StepStats:
@@ -168,8 +178,8 @@ class Trainer:
         metrics = MetricsLog(self.run.metrics_path, resume_step=resumed)
         # TensorBoard drops events at steps >= purge_step: the checkpoint's own step stays logged
         board = TensorBoardLog(self.run.path / "tensorboard", purge_step=resumed + 1 if resumed else None)
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=None if progress else True, desc=f"{cfg.arch}/{cfg.data}")
+        bar = self._bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                               disable=None if progress else True, desc=f"{cfg.arch}/{cfg.data}")
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps, logs = time.perf_counter(), 0, 0
         try:
@@ -187,13 +197,18 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         self._check_finite()
                         record = self._record(sums, window_steps, time.perf_counter() - window_start)
+                        found = self.watch.on_record(record)
+                        record["collapse"] = self.watch.active
                         metrics.write(record)
                         board.write(record)
                         logs += 1
                         if logs % PLOT_EVERY_LOGS == 0:
                             self.plot()
                         bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-                                        img_s=f"{record['images_per_s']:.0f}")
+                                        img_s=f"{record['images_per_s']:.0f}",
+                                        **({"COLLAPSED": self.watch.active} if self.watch.reported else {}))
+                        if found is not None:
+                            self._collapsed(found)
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
                     self._at_boundary()
                     if stop:
@@ -205,6 +220,17 @@ class Trainer:
             board.close()
             if logs:
                 self.plot()
+
+    def _collapsed(self, found: Collapse) -> None:
+        """Say it once (above the progress bar when there is one); stop if asked to."""
+        if self.config.on_collapse == "stop":  # the error line says it
+            self.save()
+            raise Collapsed(f"{found.message(stop=True)}; checkpoint saved to {self.run.last_checkpoint}")
+        message = found.message(stop=False)
+        if self._bar is not None and not self._bar.disable:
+            self._bar.write(f"Warning: {message}")
+        else:
+            log.warning("Warning: %s", message)
 
     def _check_finite(self) -> None:
         """Stop on a NaN/inf loss before anything derived from it is written (one sync)."""
@@ -260,9 +286,13 @@ class Trainer:
         was_training = G.training
         G.eval()
         try:
-            save_grid(G(self.fixed_z), path)
+            images = G(self.fixed_z)  # (64, 3, S, S)
+            save_grid(images, path)
         finally:
             G.train(was_training)
+        found = self.watch.on_grid(self.step, images)
+        if found is not None:
+            self._collapsed(found)
 
     def plot(self) -> None:
         from ganzoo.train.plots import plot_losses

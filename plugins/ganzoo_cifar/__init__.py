@@ -18,7 +18,9 @@ def build_generator(params: dict):
 def build_discriminator(params: dict):
     from ganzoo_cifar.models import Discriminator
 
-    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"])
+    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"],
+                         # a run configured before the norm parameter existed had BatchNorm
+                         norm=params.get("norm", "batch"))
 
 
 @hookimpl
@@ -35,6 +37,7 @@ def ganzoo_register_architectures(register):
                 "ngf": Param(128, "channels of the generator's first feature map", min=1),
                 "ndf": Param(64, "channels of the discriminator's first layer", min=1),
                 "dropout": Param(0.0, "dropout probability in the discriminator", min=0, max=1),
+                "norm": Param("batch", "discriminator normalization", choices=("batch", "spectral", "none")),
             },
             defaults={"image_size": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )

@@ -20,7 +20,9 @@ def build_generator(params: dict):
 def build_discriminator(params: dict):
     from ganzoo_dcgan.models import Discriminator
 
-    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"])
+    return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"],
+                         # a run configured before the norm parameter existed had BatchNorm
+                         norm=params.get("norm", "batch"))
 
 
 @hookimpl
@@ -37,6 +39,7 @@ def ganzoo_register_architectures(register):
                 "ngf": Param(64, "generator width (channels of its last hidden layer)", min=1),
                 "ndf": Param(64, "discriminator width (channels of its first layer)", min=1),
                 "dropout": Param(0.0, "dropout probability after each discriminator block", min=0, max=1),
+                "norm": Param("batch", "discriminator normalization", choices=("batch", "spectral", "none")),
             },
             defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )
