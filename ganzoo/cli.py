@@ -44,8 +44,9 @@ class GanzooGroup(click.Group):
     @staticmethod
     def _fail(ctx: click.Context, message: str, code: int):
         rank = _rank()
-        if rank > 0 and code == 2:
-            ctx.exit(code)  # every rank got the same command line: rank 0 says what is wrong with it
+        if rank > 0 and code in (2, 3):
+            # 2: every rank got the same command line; 3: the ranks stopped together on a collapse
+            ctx.exit(code)  # rank 0 says what is wrong
         if rank > 0 and not message.startswith("rank "):
             message = f"[rank {rank}] {message}"
         if ctx.meta.get("ganzoo.verbose"):  # the traceback too, but the same exit code
@@ -178,6 +179,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, nproc, **flag
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
       eval_every=N  eval_num=5000  eval_extractor=inception   (FID/KID of the EMA generator)
       accumulate=4 (batches per optimizer step)  sync_bn=true (SyncBatchNorm, CUDA)
+      on_collapse=warn|stop  collapse_window=200  (failure detection; stop = exit 3)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
     Several GPUs or machines: torchrun --nproc-per-node K -m ganzoo train ... (or --nproc K).
     """

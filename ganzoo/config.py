@@ -57,10 +57,12 @@ SETTABLE = {
     "eval_every": Param(None, type=int, min=1), "eval_num": Param(5000, min=2), "eval_extractor": Param("inception"),
     # scale-out (ganzoo.train.distributed): micro-batches per optimizer step, BatchNorm over all ranks
     "accumulate": Param(1), "sync_bn": Param(False),
+    # failure detection (ganzoo.train.collapse): warn once, or stop with a checkpoint and exit 3
+    "on_collapse": Param("warn", choices=("warn", "stop")), "collapse_window": Param(200, min=1),
 }
-#: --set keys that are not hyperparameters a plugin may give defaults for.
-RUN_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor"}
-assert set(SETTABLE) - RUN_SETTINGS == HYPERPARAMETERS
+#: Settings of the engine itself, not hyperparameters a plugin or preset sets defaults for.
+ENGINE_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor", "on_collapse", "collapse_window"}
+assert set(SETTABLE) - ENGINE_SETTINGS == HYPERPARAMETERS
 
 
 @dataclass
@@ -110,6 +112,10 @@ class TrainConfig:
     accumulate: int = 1
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA); per-rank BatchNorm otherwise
     world_size: int = 1  # processes that train together (set by torchrun; not a --set parameter)
+    # failure detection: "warn" says so once, "stop" ends the run (checkpoint, exit 3); the
+    # discriminator-has-won test looks at the last collapse_window steps
+    on_collapse: str = "warn"
+    collapse_window: int = 200
     preset: str | None = None
     # class-conditional runs: asked for here; num_classes and class_names come from the dataset
     # when the run starts (None for unconditional runs)
@@ -321,7 +327,7 @@ def validate(config: TrainConfig, arch_spec) -> None:
             f"{', '.join(map(str, arch_spec.image_sizes))}, not {config.image_size}"
         )
     positive = {"batch_size": config.batch_size, "nz": config.nz, "n_critic": config.n_critic, "log_every": config.log_every,
-                "accumulate": config.accumulate}
+                "accumulate": config.accumulate, "collapse_window": config.collapse_window}
     positive["epochs" if config.steps is None else "steps"] = config.total
     for key in ("sample_every", "checkpoint_every", "eval_every"):
         if getattr(config, key) is not None:
@@ -342,6 +348,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             raise UsageError(f"{key} must be in [0, 1)")
     if not 0 <= config.label_smoothing < 1:
         raise UsageError("label_smoothing must be in [0, 1)")
+    if config.on_collapse not in ("warn", "stop"):
+        raise UsageError(f"on_collapse must be warn or stop, got {config.on_collapse!r}")
     if not 0 < config.ema_decay < 1:
         raise UsageError(f"ema_decay must be in (0, 1), e.g. 0.999; got {config.ema_decay}")
     if config.ema_start < 0:

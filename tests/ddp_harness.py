@@ -55,7 +55,7 @@ for argv in json.loads(sys.argv[2]):
     except SystemExit as exit:
         code = exit.code
     codes.append(code or 0)
-    if code and code != 130:  # 130: stopped by a signal, as the "stopped" run is
+    if code and code not in (130, 3):  # 130: stopped by a signal, as the "stopped" run is; 3: "collapsed"
         sys.exit(code)
 if dist.get_rank() == 0:
     with open(sys.argv[1], "w") as f:

@@ -58,6 +58,27 @@ def test_dcgan_dropout_in_discriminator():
     assert any(isinstance(m, torch.nn.Dropout2d) and m.p == 0.3 for m in d.modules())
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "cifar"])
+def test_spectral_norm_discriminator_has_unit_spectral_norm_layers(arch):
+    spec = load_registry().architecture(arch)
+    params = {"nz": spec.latent_size, "image_size": 32, "ngf": 8, "ndf": 8, "dropout": 0.0, "norm": "spectral"}
+    d = build_discriminator(spec, params)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    d.train()
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(30):  # each training-mode forward runs one power iteration per layer
+        d(x)
+    d.eval()
+    for m in layers:  # the effective weight's largest singular value is ~1
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item()
+        assert abs(sigma - 1.0) < 0.05, (m, sigma)
+    batch = build_discriminator(spec, {**params, "norm": "batch"})
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in batch.modules())
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in batch.modules())
+
+
 def test_wrong_generator_shape_is_caught_at_build_time():
     from ganzoo import ArchitectureSpec
     from ganzoo.errors import PluginError

@@ -20,6 +20,7 @@ from ganzoo.checkpoint import load_checkpoint
 from ganzoo.train.metrics import read_metrics
 
 from conftest import TINY
+from test_collapse import BROKEN
 
 HERE = Path(__file__).parent
 # Dropout and the gradient penalty draw from each rank's own RNG, n_critic=2 reads two batches a
@@ -62,12 +63,14 @@ def ddp_runs(tmp_path_factory):
                 # class-conditional: each rank's labels follow its slice of the images, y_fake its slice of the latents
                 ["train", *CONDITIONAL, "--steps", "4", "--out", str(tmp / "cond_once")],
                 ["train", *CONDITIONAL, "--steps", "2", "--out", str(tmp / "cond_twice")],
-                ["train", "--resume", str(tmp / "cond_twice"), "--steps", "4", "--no-progress"]]
+                ["train", "--resume", str(tmp / "cond_twice"), "--steps", "4", "--no-progress"],
+                # on_collapse=stop on 2 ranks: the one that finds it tells the other through the stop vote
+                ["train", *BROKEN, "--set", "on_collapse=stop", "--out", str(tmp / "collapsed")]]
     report = tmp / "report.json"
     result = torchrun(tmp, str(HERE / "ddp_harness.py"), str(report), json.dumps(commands))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(report.read_text())
-    assert report["exit_codes"] == [0, 0, 0, 130, 0, 0, 0, 0], result.stderr[-3000:]
+    assert report["exit_codes"] == [0, 0, 0, 130, 0, 0, 0, 0, 3], result.stderr[-3000:]
     return once, twice, result, report
 
 
@@ -109,7 +112,7 @@ def test_rank_0_alone_writes_the_run_and_states_the_global_batch(ddp_runs):
     once, twice, result, _ = ddp_runs
     config = json.loads((once / "config.json").read_text())
     assert (config["world_size"], config["batch_size"], config["global_batch_size"]) == (2, 16, 32)
-    assert result.stderr.count("global batch 32 (16 per batch x 2 processes (gloo on cpu))") == 8  # once per command
+    assert result.stderr.count("global batch 32 (16 per batch x 2 processes (gloo on cpu))") == 9  # once per command
     assert result.stdout.count("Done: 6 steps.") == 1 and result.stdout.count("Done: 3 steps.") == 1
     assert sum(line.startswith("Run ") for line in result.stdout.splitlines()) == 3  # the three resumes, once each
     for run in (once, twice):
@@ -119,7 +122,18 @@ def test_rank_0_alone_writes_the_run_and_states_the_global_batch(ddp_runs):
         assert all(r["images_per_s"] > 0 for r in records)
         assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
         assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_000003.pt", "step_000006.pt"]
-    assert result.stderr.count("Error") == 0
+    assert result.stderr.count("Error") == 1  # the "collapsed" run's line only
+
+
+def test_a_collapse_found_on_one_rank_stops_both_with_exit_code_3(ddp_runs):
+    once, _, result, _ = ddp_runs
+    run = once.parent / "collapsed"
+    lines = [line for line in result.stderr.splitlines() if "stopped (on_collapse=stop)" in line]
+    assert len(lines) == 1 and lines[0].startswith("Error: step ") and "[rank 1]" not in result.stderr
+    stopped = load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["step"]
+    last = read_metrics(run / "metrics.jsonl")[-1]
+    # found at a logged step or its sample grid; the vote started there is read one step later, by both ranks
+    assert 40 <= last["step"] < 100 and stopped == last["step"] + 1
 
 
 def test_resuming_on_another_world_size_warns_that_the_data_order_changes(ddp_runs, cli, tmp_path, caplog):

@@ -54,6 +54,10 @@ TIMEOUT_ENV = "GANZOO_DIST_TIMEOUT"
 DATA_TIMEOUT_ENV = "GANZOO_DIST_DATA_TIMEOUT"
 
 
+#: Reasons a rank asks every rank to stop (the stop vote keeps the largest).
+STOP_SIGNAL, STOP_COLLAPSED = 1, 2
+
+
 class PeerLost(GanzooError):
     """A collective failed: another rank died, hung past the timeout, or the network broke."""
 
@@ -204,12 +208,13 @@ class Dist:
         dist.gather_object(obj, out, dst=0, group=self.control)
         return out
 
-    def stop_vote(self, requested: bool) -> bool:
-        """Whether every rank stops after this step: any rank's stop request (Ctrl-C, SIGTERM) counts.
+    def stop_vote(self, requested: int) -> int:
+        """Whether (and why) every rank stops after this step: 0 = go on, else the largest reason
+        any rank gave (``STOP_SIGNAL`` for Ctrl-C/SIGTERM, ``STOP_COLLAPSED`` for on_collapse=stop).
 
         Alone: the request itself. Together: each step starts a non-blocking max-reduce of the
-        local flag and reads the one started a step earlier, so all ranks decide the same at the
-        same step (one step after the signal) and nobody waits on it.
+        local reason and reads the one started a step earlier, so all ranks decide the same at
+        the same step (one step after the request) and nobody waits on it.
         """
         if not self.enabled:
             return requested
@@ -219,11 +224,11 @@ class Dist:
         if self._vote is not None:
             work, flag = self._vote
             work.wait()
-            decided = bool(flag.item())
+            decided = int(flag.item())
             self._vote = None
             if decided:
-                return True
-        flag = torch.tensor([1 if requested else 0], dtype=torch.int32)
+                return decided
+        flag = torch.tensor([int(requested)], dtype=torch.int32)
         self._vote = (dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.control, async_op=True), flag)
         return decided
 

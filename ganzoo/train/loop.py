@@ -39,7 +39,8 @@ from ganzoo.errors import GanzooError
 from ganzoo.images import save_grid
 from ganzoo.networks import build_discriminator, build_generator, check_shapes
 from ganzoo.run_dir import RunDir
-from ganzoo.train.distributed import Dist, rank_seed
+from ganzoo.train.collapse import Collapse, CollapseWatch, diversity
+from ganzoo.train.distributed import STOP_COLLAPSED, STOP_SIGNAL, Dist, rank_seed
 from ganzoo.train.ema import EMA
 from ganzoo.train.metrics import MetricsLog, read_metrics
 from ganzoo.train.precision import Precision
@@ -63,6 +64,12 @@ class Interrupted(GanzooError):
             f"(continue with: ganzoo train --resume {run.path})"
         )
         self.step = step
+
+
+class Collapsed(GanzooError):
+    """The run failed (the discriminator won, or the samples collapsed) and ``on_collapse=stop``."""
+
+    exit_code = 3
 
 
 class NonFiniteLoss(GanzooError):
@@ -143,6 +150,10 @@ class Trainer:
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
         self._unchecked: torch.Tensor | None = None  # sum of the losses since the last finiteness check
         self.evaluator = None  # ganzoo.eval.training.TrainingEval when eval_every is on (set by train.run)
+        # failure detection, against the diversity of a real batch (batch 0: a pure function of the seed)
+        self.watch = CollapseWatch(config.collapse_window, diversity(self.feed.batch(0)[:SAMPLE_COUNT]))
+        self._collapse: Collapse | None = None  # a failure found with on_collapse=stop: the run stops after this step
+        self._bar = None  # the progress bar while fit() runs
 
     # ---------------------------------------------------------------- one step
     def _latents(self, n: int) -> torch.Tensor:
@@ -244,8 +255,8 @@ class Trainer:
         metrics = MetricsLog(self.run.metrics_path if main else None, resume_step=resumed)
         # TensorBoard drops events at steps >= purge_step: the checkpoint's own step stays logged
         board = TensorBoardLog(self.run.path / "tensorboard" if main else None, purge_step=resumed + 1 if resumed else None)
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=None if progress and main else True, desc=f"{cfg.arch}/{cfg.data}")
+        bar = self._bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                               disable=None if progress and main else True, desc=f"{cfg.arch}/{cfg.data}")
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps, logs = time.perf_counter(), 0, 0
         try:
@@ -264,19 +275,30 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         self._check_finite()
                         record = self._record(sums, window_steps, time.perf_counter() - window_start)
+                        found = self.watch.on_record(record)
+                        record["collapse"] = self.watch.active
                         metrics.write(record)
                         board.write(record)
                         logs += 1
                         if logs % PLOT_EVERY_LOGS == 0 and main:
                             self.plot()
                         bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-                                        img_s=f"{record['images_per_s']:.0f}")
+                                        img_s=f"{record['images_per_s']:.0f}",
+                                        **({"COLLAPSED": self.watch.active} if self.watch.reported else {}))
+                        if found is not None:
+                            self._collapsed(found)
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
                     self._at_boundary()
                     if self.evaluator is not None and self.evaluator.due(self):
                         self.evaluator.evaluate(self, metrics, board)
-                    if self.dist.stop_vote(bool(stop)):
+                    reason = STOP_COLLAPSED if self._collapse is not None else STOP_SIGNAL if stop else 0
+                    decided = self.dist.stop_vote(reason)  # every rank stops at the same step
+                    if decided:
                         self.save()
+                        if decided == STOP_COLLAPSED:
+                            raise Collapsed(self._collapse.message(stop=True) + f"; checkpoint saved to "
+                                            f"{self.run.last_checkpoint}" if self._collapse is not None
+                                            else "rank 0 found the run collapsed (on_collapse=stop)")
                         raise Interrupted(self.step, stop.requested or "a signal to another rank", self.run)
                 self.dist.finish_votes()
         finally:
@@ -291,6 +313,20 @@ class Trainer:
         if self.saved_step is None:
             return "no checkpoint had been written yet"
         return f"the last good checkpoint is {self.run.last_checkpoint} (step {self.saved_step})"
+
+    def _collapsed(self, found: Collapse) -> None:
+        """Say it once (above the progress bar when there is one), or with on_collapse=stop end
+        the run after this step (the stop vote tells the other ranks; the error line says it)."""
+        if self.config.on_collapse == "stop":
+            self._collapse = self._collapse or found
+            return
+        if not self.dist.is_main:
+            return
+        message = found.message(stop=False)
+        if self._bar is not None and not self._bar.disable:
+            self._bar.write(f"Warning: {message}")
+        else:
+            log.warning("Warning: %s", message)
 
     def _check_finite(self) -> None:
         """Stop on a NaN/inf loss before anything derived from it is written (one sync; over all ranks)."""
@@ -350,11 +386,16 @@ class Trainer:
         G.eval()
         try:
             if self.fixed_y is not None:
-                save_grid(G(self.fixed_z, self.fixed_y), path, nrow=GRID_COLUMNS)  # one class per row
+                images = G(self.fixed_z, self.fixed_y)  # (rows * 8, 3, S, S)
+                save_grid(images, path, nrow=GRID_COLUMNS)  # one class per row
             else:
-                save_grid(G(self.fixed_z), path)
+                images = G(self.fixed_z)  # (64, 3, S, S)
+                save_grid(images, path)
         finally:
             G.train(was_training)
+        found = self.watch.on_grid(self.step, images)
+        if found is not None:
+            self._collapsed(found)
 
     def plot(self) -> None:
         from ganzoo.train.plots import plot_losses

@@ -43,12 +43,21 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int = 64, image_size: int = 32, dropout: float = 0.0, num_classes: int | None = None):
+    """``norm``: ``batch`` (BatchNorm after the second and third conv), ``spectral`` (spectral
+    normalization on every conv, the head and the class projection, no BatchNorm; Miyato et al.
+    2018) or ``none``. ``num_classes``: a projection discriminator (Miyato & Koyama 2018)."""
+
+    def __init__(self, ndf: int = 64, image_size: int = 32, dropout: float = 0.0, num_classes: int | None = None,
+                 norm: str = "batch"):
         super().__init__()
+        if norm not in ("batch", "spectral", "none"):
+            raise ValueError(f"norm must be batch, spectral or none, got {norm!r}")
+        sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
 
         def down(cin: int, cout: int, bn: bool) -> list[nn.Module]:
             # (N, cin, s, s) -> (N, cout, s/2, s/2)
-            mods: list[nn.Module] = [nn.Conv2d(cin, cout, 3, 2, 1, bias=not bn)]
+            bn = bn and norm == "batch"
+            mods: list[nn.Module] = [sn(nn.Conv2d(cin, cout, 3, 2, 1, bias=not bn))]
             if bn:
                 mods.append(nn.BatchNorm2d(cout))
             mods.append(nn.LeakyReLU(0.2, inplace=True))
@@ -58,11 +67,14 @@ class Discriminator(nn.Module):
 
         self.features = nn.Sequential(*down(3, ndf, False), *down(ndf, ndf * 2, True), *down(ndf * 2, ndf * 4, True))
         # (N, 4ndf, size/8, size/8) -> (N,)
-        self.head = nn.Linear(ndf * 4 * (image_size // 8) ** 2, 1)
+        self.head = sn(nn.Linear(ndf * 4 * (image_size // 8) ** 2, 1))
         self.embed = None
         if num_classes:
             self.embed = nn.Embedding(num_classes, ndf * 4)  # (N,) -> (N, 4ndf), the projection
-            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+            if norm == "spectral":
+                self.embed = sn(self.embed)
+            else:
+                nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)  # (N, 4ndf, s, s)

@@ -23,7 +23,9 @@ def build_discriminator(params: dict):
     from ganzoo_dcgan.models import Discriminator
 
     return Discriminator(ndf=params["ndf"], image_size=params["image_size"], dropout=params["dropout"],
-                         num_classes=params.get("num_classes"))
+                         num_classes=params.get("num_classes"),
+                         # a run configured before the norm parameter existed had BatchNorm
+                         norm=params.get("norm", "batch"))
 
 
 @hookimpl
@@ -40,6 +42,7 @@ def ganzoo_register_architectures(register):
                 "ngf": Param(64, "generator width (channels of its last hidden layer)", min=1),
                 "ndf": Param(64, "discriminator width (channels of its first layer)", min=1),
                 "dropout": Param(0.0, "dropout probability after each discriminator block", min=0, max=1),
+                "norm": Param("batch", "discriminator normalization", choices=("batch", "spectral", "none")),
             },
             # --set conditional=true: a class embedding joins z in G, a projection head in D
             conditional="optional",

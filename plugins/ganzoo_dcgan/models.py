@@ -59,14 +59,29 @@ class Generator(nn.Module):
         return self.main(z.view(z.shape[0], 2 * self.nz, 1, 1))
 
 
+def _conv(norm: str, cin: int, cout: int, k: int, s: int, p: int) -> nn.Module:
+    """A discriminator convolution; under spectral normalization its weight is divided by its
+    largest singular value (Miyato et al. 2018), which keeps D 1-Lipschitz per layer."""
+    if norm == "spectral":
+        return nn.utils.parametrizations.spectral_norm(nn.Conv2d(cin, cout, k, s, p, bias=True))
+    return nn.Conv2d(cin, cout, k, s, p, bias=False)
+
+
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int = 64, image_size: int = 64, dropout: float = 0.0, num_classes: int | None = None):
+    """``norm``: ``batch`` (the DCGAN paper's BatchNorm after every hidden conv but the first),
+    ``spectral`` (spectral normalization on every conv and the class projection, no BatchNorm)
+    or ``none``. ``num_classes``: a projection discriminator (Miyato & Koyama 2018)."""
+
+    def __init__(self, ndf: int = 64, image_size: int = 64, dropout: float = 0.0, num_classes: int | None = None,
+                 norm: str = "batch"):
         super().__init__()
+        if norm not in ("batch", "spectral", "none"):
+            raise ValueError(f"norm must be batch, spectral or none, got {norm!r}")
         depth = _depth(image_size)
 
         def block(cin: int, cout: int, bn: bool) -> list[nn.Module]:
-            mods: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
-            if bn:
+            mods: list[nn.Module] = [_conv(norm, cin, cout, 4, 2, 1)]
+            if bn and norm == "batch":
                 mods.append(nn.BatchNorm2d(cout))
             mods.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
@@ -81,13 +96,17 @@ class Discriminator(nn.Module):
             layers += block(ch, ch * 2, bn=True)
             ch *= 2
         # (N, ch, 4, 4) -> (N, 1, 1, 1): one logit per image
-        layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))
+        layers.append(_conv(norm, ch, 1, 4, 1, 0))
         self.main = nn.Sequential(*layers)
-        self.apply(init_weights)
+        if norm != "spectral":  # spectral norm keeps PyTorch's default init: N(0, 0.02) would be rescaled anyway
+            self.apply(init_weights)
         self.embed = None
         if num_classes:
             self.embed = nn.Embedding(num_classes, ch)  # (N,) -> (N, ch), the projection
-            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+            if norm == "spectral":
+                self.embed = nn.utils.parametrizations.spectral_norm(self.embed)
+            else:
+                nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is None:

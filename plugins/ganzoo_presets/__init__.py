@@ -1,7 +1,10 @@
 """The recipes of the projects ganzoo replaces, as named presets (``--preset NAME``).
 
 They are presets, not defaults, so that the users of those projects can reproduce their runs
-while everyone else gets ganzoo's defaults. Explicit flags and ``--set`` override a preset;
+(failures included: on small real data their BatchNorm discriminators often win within a few
+hundred steps, see the README's quality table) while everyone else gets ganzoo's defaults.
+Each preset therefore pins what the defaults changed: a BatchNorm discriminator, no EMA and no
+DiffAugment. Explicit flags and ``--set`` override a preset;
 ``config.json`` records the preset's name and the values it resolved to.
 """
 
@@ -18,9 +21,9 @@ PRESETS = [
         data="dogs",
         values={
             "image_size": 64, "batch_size": 32, "nz": 128, "lr_g": 1e-3, "lr_d": 5e-4,
-            "beta1": 0.5, "beta2": 0.999, "epochs": 10, "loss": "bce",
+            "beta1": 0.5, "beta2": 0.999, "epochs": 10, "loss": "bce", "ema": False, "diffaugment": "",
             # the seed project's discriminator dropped out after each block
-            "set": {"dropout": 0.25},
+            "set": {"dropout": 0.25, "norm": "batch"},
         },
     ),
     PresetSpec(
@@ -29,8 +32,9 @@ PRESETS = [
         arch="dcgan",
         values={
             "image_size": 64, "batch_size": 128, "nz": 100, "lr_g": 2e-4, "lr_d": 2e-4,
-            "beta1": 0.5, "beta2": 0.999, "epochs": 25, "sample_every": 5, "loss": "bce",
-            "set": {"ngf": 64, "ndf": 64},
+            "beta1": 0.5, "beta2": 0.999, "epochs": 25, "sample_every": 5, "loss": "bce", "ema": False,
+            "diffaugment": "",
+            "set": {"ngf": 64, "ndf": 64, "norm": "batch"},
         },
     ),
     PresetSpec(
@@ -40,8 +44,8 @@ PRESETS = [
         data="cifar10",
         values={
             "image_size": 32, "batch_size": 64, "nz": 256, "lr_g": 5e-3, "lr_d": 5e-3,
-            "beta1": 0.5, "beta2": 0.99, "epochs": 250, "loss": "bce",
-            "set": {"subset": 2500},
+            "beta1": 0.5, "beta2": 0.99, "epochs": 250, "loss": "bce", "ema": False, "diffaugment": "",
+            "set": {"subset": 2500, "norm": "batch"},
         },
     ),
 ]
