@@ -1,20 +1,22 @@
-"""``resgan``: a residual GAN as a third-party ganzoo plugin.
+"""``resgan``, a residual GAN, and ``pyramid``, an evaluation feature extractor, as a
+third-party ganzoo plugin.
 
 The generator is a stack of residual up-sampling blocks and the discriminator a stack of
 residual down-sampling blocks with spectral normalisation, after Miyato et al. 2018 ("Spectral
 Normalization for Generative Adversarial Networks", the ResNet models of its CIFAR experiments)
 and Gulrajani et al. 2017 (WGAN-GP). Neither is in ganzoo's core.
 
-This module uses only the public API (``ganzoo.ArchitectureSpec``, ``ganzoo.Param``,
-``ganzoo.hookimpl``, ``ganzoo.require_api``) and keeps torch out of import time: the builders
+This module uses only the public API (``ganzoo.ArchitectureSpec``, ``ganzoo.ExtractorSpec``,
+``ganzoo.Param``, ``ganzoo.hookimpl``, ``ganzoo.require_api``) and keeps torch out of import time: the builders
 import ``.models`` when ganzoo calls them, so ``ganzoo plugins`` stays fast.
 """
 
 import ganzoo
-from ganzoo import ArchitectureSpec, Param, hookimpl
+from ganzoo import ArchitectureSpec, ExtractorSpec, Param, hookimpl
 
 # Fails with one clear line (and only this plugin is left out) on a ganzoo with another API.
-ganzoo.require_api("1.0")
+# 1.2: the first API with feature extractors (ganzoo_register_extractors).
+ganzoo.require_api("1.2")
 
 
 def build_generator(params: dict):
@@ -45,5 +47,25 @@ def ganzoo_register_architectures(register):
             },
             # Spectral norm keeps D Lipschitz, so D can learn as fast as G (no lr_d < lr_g).
             defaults={"image_size": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+        )
+    )
+
+
+def build_pyramid(request):
+    from ganzoo_plugin_example.pyramid import build
+
+    return build(request)
+
+
+@hookimpl
+def ganzoo_register_extractors(register):
+    register(
+        ExtractorSpec(
+            name="pyramid",
+            description="Colour, spread and edge statistics per image quarter at 32/16/8 px (90 features, no weights)",
+            feature_dim=90,
+            build=build_pyramid,
+            input_range="float",
+            input_size=32,
         )
     )
