@@ -44,6 +44,17 @@ def test_low_diversity_is_judged_against_real_images_after_the_first_window():
     assert abs(diversity(real) - diversity(real.flip(0))) < 1e-6 and diversity(same) < 0.01 * diversity(real)
 
 
+def test_a_conditional_grid_with_one_image_per_class_has_collapsed():
+    gen = torch.Generator().manual_seed(0)
+    real = torch.rand(24, 3, 8, 8, generator=gen) * 2 - 1
+    per_class = (torch.rand(3, 1, 3, 8, 8, generator=gen) * 2 - 1).expand(3, 8, 3, 8, 8).reshape(24, 3, 8, 8)
+    watch = CollapseWatch(window=10, real_diversity=diversity(real))
+    assert diversity(per_class) > 0.5 * diversity(real)  # the rows differ: judged whole, it would pass
+    found = watch.on_grid(10, per_class, row=8)
+    assert found is not None and found.kind == "low_diversity"
+    assert CollapseWatch(window=10, real_diversity=diversity(real)).on_grid(10, real, row=8) is None
+
+
 # D's learning rate 100x G's: the discriminator wins within a few dozen steps at this size.
 BROKEN = [*TINY, "--lr-g", "2e-5", "--lr-d", "2e-3", "--steps", "100", "--set", "log_every=5",
           "--set", "collapse_window=40", "--set", "norm=batch", "--loss", "bce", "--set", "diffaugment=",

@@ -94,3 +94,15 @@ def test_eval_every_counts_epochs_in_an_epoch_run(cli, tiny_extractor, tmp_path)
     assert result.exit_code == 0, result.output
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "fid" in r] == [8, 12]
     assert math.isfinite(load_checkpoint(out / "checkpoints" / "best.pt")["eval"]["fid"])
+
+
+def test_a_conditional_run_is_scored_over_all_its_classes(cli, tiny_extractor, tmp_path):
+    """During training and by `ganzoo eval`, a class-conditional generator gets class ids (round-robin)."""
+    out = tmp_path / "run"
+    result = cli("train", *TINY, *EVAL, "--set", "conditional=true", "--steps", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "fid" in r] == [2]
+    result = cli("eval", str(out), "--real", "shapes", "--extractor", "tiny", "--num", "30", "--no-progress",
+                 "--cache-dir", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    assert "FID" in result.output and "tiny" in result.output

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ganzoo.classes import class_ids
 from ganzoo.errors import UsageError
 
 DEFAULT_NUM = 10_000  # generated images per evaluation unless --num says otherwise
@@ -81,9 +82,16 @@ def _generator(path: Path, num: int | None, seed: int, device: str, batch_size: 
         except json.JSONDecodeError:
             config = None
 
+    classes = list(range(gen.num_classes)) if getattr(gen, "num_classes", None) else None
+
     def batches(size: int) -> Iterator[np.ndarray]:
+        done = 0
         for z in latent_batches(seed, gen.latent_shape, num, size):
-            yield gen.generate(z)  # (n, S, S, 3) uint8
+            if classes is None:
+                yield gen.generate(z)  # (n, S, S, 3) uint8
+            else:  # every class in turn, as `ganzoo generate` draws them by default
+                yield gen.generate(z, class_ids(np.arange(done, done + len(z)), classes))
+            done += len(z)
 
     run_dir = path if path.is_dir() else None
     return ImageSource("generator", path, f"{path} ({gen.description}, seed {seed})", gen.image_size, num,

@@ -19,9 +19,11 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganzoo.checkpoint import load_checkpoint, save_checkpoint
+from ganzoo.classes import class_ids
 from ganzoo.eval.extractor import Extractor, array_batches, open_extractor
 from ganzoo.eval.metrics import FeatureSet, fid, kid
 from ganzoo.eval.real import images_key
@@ -75,12 +77,19 @@ class TrainingEval:
         return trainer.step % self.config.eval_every == 0
 
     @torch.no_grad()
-    def _generated(self, G: torch.nn.Module, device: torch.device) -> FeatureSet:
+    def _generated(self, G: torch.nn.Module, device: torch.device, conditional: bool = False) -> FeatureSet:
         cfg = self.config
 
         def batches():
+            done = 0
             for z in latent_batches(cfg.seed + LATENT_SEED_OFFSET, (cfg.nz,), cfg.eval_num, self.batch_size):
-                yield to_uint8(G(torch.from_numpy(z).to(device))).cpu().numpy()  # (n, S, S, 3)
+                z = torch.from_numpy(z).to(device)  # (n, nz)
+                if cfg.num_classes is None or not conditional:
+                    yield to_uint8(G(z)).cpu().numpy()  # (n, S, S, 3)
+                else:  # every class in turn, as `ganzoo generate` and `ganzoo eval` draw them
+                    y = torch.from_numpy(class_ids(np.arange(done, done + len(z)), range(cfg.num_classes))).to(device)
+                    yield to_uint8(G(z, y)).cpu().numpy()
+                done += len(z)
 
         return self.extractor.features(batches(), cfg.eval_num, progress=False)
 
@@ -91,7 +100,7 @@ class TrainingEval:
         was_training = G.training
         G.eval()
         try:
-            fake = self._generated(G, trainer.device)
+            fake = self._generated(G, trainer.device, conditional=trainer.conditional)
         finally:
             G.train(was_training)
         record = {"step": trainer.step, "fid": round(fid(self.real, fake), 6)}

@@ -7,7 +7,9 @@
 2. **The samples have collapsed.** The fixed-latent sample grid's diversity (mean pairwise
    RMS distance between its images) falls below ``DIVERSITY_BELOW`` times the same measure on a
    real batch: many latents, one image. Grids of the first window are not judged: a freshly
-   initialised generator draws near-identical images in eval mode.
+   initialised generator draws near-identical images in eval mode. A class-conditional grid
+   (one class per row) is judged row by row, by the mean of the rows' diversities: a generator
+   that draws one image per class has collapsed although its rows differ.
 
 Each is said once per run (log and progress bar) with what to try; every metrics record gets
 ``collapse`` (true while a condition holds) and ``--set on_collapse=stop`` ends the run with a
@@ -88,10 +90,16 @@ class CollapseWatch:
                                             "while the generator loss rose")
         return None
 
-    def on_grid(self, step: int, images: torch.Tensor) -> Collapse | None:
+    def on_grid(self, step: int, images: torch.Tensor, row: int | None = None) -> Collapse | None:
+        """``images`` (N, 3, H, W); ``row``: images per row of a class-conditional grid (one class each)."""
         # Not in the first window: a freshly initialised generator in eval mode (BatchNorm's
         # initial running statistics) draws near-identical images whatever the latent.
-        ratio = diversity(images) / max(self.real_diversity, 1e-8)
+        if row is not None and len(images) >= 2 * row:
+            rows = images.unflatten(0, (len(images) // row, row))  # (classes, row, 3, H, W)
+            spread = sum(diversity(r) for r in rows) / len(rows)
+        else:
+            spread = diversity(images)
+        ratio = spread / max(self.real_diversity, 1e-8)
         self.low_diversity = step >= self.window and ratio < DIVERSITY_BELOW
         if self.low_diversity:
             return self._new("low_diversity", step, f"the sample grid's diversity is {ratio:.3f} of the real "

@@ -393,7 +393,7 @@ class Trainer:
                 save_grid(images, path)
         finally:
             G.train(was_training)
-        found = self.watch.on_grid(self.step, images)
+        found = self.watch.on_grid(self.step, images, row=GRID_COLUMNS if self.fixed_y is not None else None)
         if found is not None:
             self._collapsed(found)
 
