@@ -12,7 +12,8 @@ an untrained generator are scored too, as the floor every recipe must clear.
     python benchmarks/quality_bench.py --arch cifar --seeds 0,1,2
 
 Recipes (``--recipes``): ``defaults`` (nothing but the budget), ``before`` (ganzoo's defaults
-before the robust recipe: BatchNorm D, BCE, no EMA, no DiffAugment), and ``preset:NAME``.
+before the robust recipe: BatchNorm D, BCE, no EMA, no DiffAugment), and ``preset:NAME``;
+``RECIPE+key=value+...`` is a variant with those ``--set`` values on top (the ablations).
 Prints a table and writes JSON (``benchmarks/results/quality_ARCH.json``).
 """
 
@@ -40,6 +41,9 @@ PRESET_ARCH = {"dogs-dcgan": "dcgan", "dcgan64": "dcgan", "cifar-subset": "cifar
 
 
 def recipe_flags(recipe: str) -> list[str]:
+    if "+" in recipe:  # a variant: RECIPE+key=value+... (each a --set on top of RECIPE)
+        base, *sets = recipe.split("+")
+        return recipe_flags(base) + [x for kv in sets for x in ("--set", kv)]
     if recipe == "defaults":
         return []
     if recipe == "before":
@@ -148,7 +152,8 @@ def main() -> None:
     # ---------------------------------------------------------------- the recipes
     for recipe in recipes:
         for seed in seeds:
-            run = work / "runs" / f"{args.arch}-{recipe.replace(':', '-')}-s{seed}-{args.steps}"
+            tag = recipe.replace(":", "-").replace("+", "_").replace("=", "-").replace(",", "-")
+            run = work / "runs" / f"{args.arch}-{tag}-s{seed}-{args.steps}"
             started = time.perf_counter()
             if not (run / "checkpoints" / "last.pt").exists():
                 cmd = base + recipe_flags(recipe) + ["--steps", str(args.steps), "--seed", str(seed), "--out", str(run)]

@@ -65,7 +65,7 @@ class EvalResult:
     def table(self) -> str:
         """One line per figure, each naming the extractor that produced it."""
         label = self.extractor.label
-        lines = [f"{'metric':<10} {'value':<24} extractor"]
+        rows = []
         for key, title, fmt in ROWS:
             if key not in self.values:
                 continue
@@ -75,7 +75,10 @@ class EvalResult:
             if key == "mifid":
                 d = self.values["mifid_distance"]
                 text += f" (d={d:.3f}{', penalised' if d < 0.1 else ''})"
-            lines.append(f"{title:<10} {text:<24} {label}")
+            rows.append((title, text))
+        width = max([24, *(len(text) for _, text in rows)])  # the value column fits its longest entry
+        lines = [f"{'metric':<10} {'value':<{width}} extractor"]
+        lines += [f"{title:<10} {text:<{width}} {label}" for title, text in rows]
         return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ def ganzoo_register_architectures(register):
     register(
         ArchitectureSpec(
             name="dcgan",
-            description="Conv-transpose DCGAN: BatchNorm, ReLU/LeakyReLU, Tanh, N(0, 0.02) init",
+            description="Conv-transpose DCGAN: G BatchNorm/ReLU/Tanh, D spectral-norm/LeakyReLU (norm=batch: the paper's)",
             image_sizes=(16, 32, 64, 128, 256),
             latent_size=100,
             build_generator=build_generator,
@@ -42,10 +42,14 @@ def ganzoo_register_architectures(register):
                 "ngf": Param(64, "generator width (channels of its last hidden layer)", min=1),
                 "ndf": Param(64, "discriminator width (channels of its first layer)", min=1),
                 "dropout": Param(0.0, "dropout probability after each discriminator block", min=0, max=1),
-                "norm": Param("batch", "discriminator normalization", choices=("batch", "spectral", "none")),
+                "norm": Param("spectral", "discriminator normalization", choices=("batch", "spectral", "none")),
             },
             # --set conditional=true: a class embedding joins z in G, a projection head in D
             conditional="optional",
-            defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+            # The robust default recipe (issue 12, benchmarks/quality_bench.py): spectral norm in D
+            # (norm above), hinge loss, an EMA of G and DiffAugment; the seed projects' settings,
+            # BatchNorm and BCE included, are the presets.
+            defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
+                      "loss": "hinge", "ema": True, "diffaugment": "color,translation"},
         )
     )
