@@ -8,7 +8,7 @@ time (the builders import ``.models`` when called). Copy it to start your own ar
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.3")
+ganzoo.require_api("1.4")
 
 
 def build_generator(params: dict):
@@ -46,6 +46,7 @@ def ganzoo_register_architectures(register):
             },
             # --set conditional=true: a class embedding joins z in G, a projection head in D
             conditional="optional",
+            capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             defaults={"image_size": 64, "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
         )
     )
