@@ -39,13 +39,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_bench import device_name, timed_interleaved  # noqa: E402  (puts the repository on sys.path too)
+from generate_bench import device_name, export_random, timed_interleaved  # noqa: E402  (puts the repository on sys.path too)
 
-from ganzoo.checkpoint import save_checkpoint  # noqa: E402
 from ganzoo.config import resolve_config  # noqa: E402
-from ganzoo.export import export_generator  # noqa: E402
 from ganzoo.generate.onnx_backend import CUDA, cuda_device_present, cuda_provider_options, make_session  # noqa: E402
-from ganzoo.networks import build_generator  # noqa: E402
 from ganzoo.plugins import load_registry  # noqa: E402
 
 CLASSES = 120  # biggan: the Stanford Dogs breeds
@@ -90,7 +87,7 @@ def flops_per_image(fn, batch: int) -> float:
 
 # ------------------------------------------------------------------------------ (a) generation
 def build_model(name: str, quick: bool, workdir: Path, fp16: bool):
-    """The eval generator (random weights, BN statistics not the identity), its ONNX exports, nz, classes."""
+    """The eval generator (random weights), its ONNX exports, nz and the number of classes (None: unconditional)."""
     arch, size, full, small = MODELS[name]
     registry = load_registry(report=False)
     config = resolve_config(registry, arch=arch, data="shapes", flags={"image_size": size, "steps": 1},
@@ -98,21 +95,7 @@ def build_model(name: str, quick: bool, workdir: Path, fp16: bool):
     classes = CLASSES if registry.architecture(arch).is_conditional(config.conditional) else None
     if classes:
         config.num_classes, config.class_names = classes, [f"class{i}" for i in range(classes)]
-    torch.manual_seed(0)
-    g = build_generator(registry.architecture(arch), config.model_params())
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    g.eval()
-    ckpt = workdir / f"{name}.pt"
-    save_checkpoint(ckpt, {"kind": "generator", "config": config.to_json(), "generator": g.state_dict()})
-    files = {"fp32": workdir / f"{name}.onnx"}
-    export_generator(ckpt, files["fp32"])
-    if fp16:
-        files["fp16"] = workdir / f"{name}-fp16.onnx"
-        export_generator(ckpt, files["fp16"], fp16=True)
+    g, files = export_random(registry, config, name, workdir, fp16)
     return g, config.nz, classes, files
 
 
