@@ -66,8 +66,15 @@ def build(name: str, workdir: Path):
     registry = load_registry(report=False)
     config = resolve_config(registry, arch=spec["arch"], data="shapes", flags={"image_size": spec["image_size"], "steps": 1},
                             set_items=spec["set"])
+    g, files = export_random(registry, config, name, workdir, fp16=torch.cuda.is_available())
+    return g, config.nz, files
+
+
+def export_random(registry, config, name: str, workdir: Path, fp16: bool):
+    """The config's eval generator with random weights and BatchNorm statistics (not the identity),
+    a checkpoint of it, and its fp32 (+ fp16) ONNX exports: (generator, {"fp32": path, ...})."""
     torch.manual_seed(0)
-    g = build_generator(registry.architecture(spec["arch"]), config.model_params())
+    g = build_generator(registry.architecture(config.arch), config.model_params())
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
@@ -78,10 +85,10 @@ def build(name: str, workdir: Path):
     save_checkpoint(ckpt, {"kind": "generator", "config": config.to_json(), "generator": g.state_dict()})
     files = {"fp32": workdir / f"{name}.onnx"}
     export_generator(ckpt, files["fp32"])
-    if torch.cuda.is_available():
+    if fp16:
         files["fp16"] = workdir / f"{name}-fp16.onnx"
         export_generator(ckpt, files["fp16"], fp16=True)
-    return g, config.nz, files
+    return g, files
 
 
 def timed_interleaved(variants: list, warmup: int, repeats: int, sync=lambda: None) -> list[float]:

@@ -11,11 +11,12 @@ __version__ = "0.1.0"
 #: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
 #: when something is added (a hook, an optional spec field); the major number changes only when
 #: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 # 1.1: Param(min=, max=)
 # 1.2: ganzoo_register_extractors, ExtractorSpec (evaluation)
 # 1.3 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
 #      params["num_classes"], G(z, y) / D(x, y); training parameters conditional and ema_start
+# 1.4: ArchitectureSpec(capturable=) and LossSpec(capturable=): may the training step be a CUDA graph
 
 
 def require_api(version: str) -> None:

@@ -180,6 +180,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, nproc, **flag
       eval_every=N  eval_num=5000  eval_extractor=inception   (FID/KID of the EMA generator)
       accumulate=4 (batches per optimizer step)  sync_bn=true (SyncBatchNorm, CUDA)
       on_collapse=warn|stop  collapse_window=200  (failure detection; stop = exit 3)
+      cuda_graph=auto|true|false  (the step as one CUDA graph replay; auto: on CUDA where it can be)
     Losses and presets: see `ganzoo plugins`. Ctrl-C saves a checkpoint; continue with --resume.
     Several GPUs or machines: torchrun --nproc-per-node K -m ganzoo train ... (or --nproc K).
     """

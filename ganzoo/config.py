@@ -59,9 +59,12 @@ SETTABLE = {
     "accumulate": Param(1), "sync_bn": Param(False),
     # failure detection (ganzoo.train.collapse): warn once, or stop with a checkpoint and exit 3
     "on_collapse": Param("warn", choices=("warn", "stop")), "collapse_window": Param(200, min=1),
+    # the training step as one CUDA graph replay (ganzoo.train.graphed): auto = on CUDA where it can be
+    "cuda_graph": Param("auto", choices=("auto", "true", "false")),
 }
 #: Settings of the engine itself, not hyperparameters a plugin or preset sets defaults for.
-ENGINE_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor", "on_collapse", "collapse_window"}
+ENGINE_SETTINGS = {"log_every", "eval_every", "eval_num", "eval_extractor", "on_collapse", "collapse_window",
+                   "cuda_graph"}
 assert set(SETTABLE) - ENGINE_SETTINGS == HYPERPARAMETERS
 
 
@@ -116,6 +119,8 @@ class TrainConfig:
     # discriminator-has-won test looks at the last collapse_window steps
     on_collapse: str = "warn"
     collapse_window: int = 200
+    # capture the step in a CUDA graph: "auto" (on CUDA when the run allows it), "true", "false"
+    cuda_graph: str = "auto"
     preset: str | None = None
     # class-conditional runs: asked for here; num_classes and class_names come from the dataset
     # when the run starts (None for unconditional runs)

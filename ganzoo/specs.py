@@ -193,6 +193,9 @@ class ArchitectureSpec:
       dataset's labels) in ``params``; the generator is then called as ``G(z, y)`` and the
       discriminator as ``D(x, y)``, with ``y`` int64 class ids of shape ``(N,)``. Unconditional
       runs call ``G(z)`` and ``D(x)`` exactly as before.
+    - ``capturable`` (plugin API 1.4): the networks can be captured in a CUDA graph (the training
+      step of ``--set cuda_graph``): no reads back to the CPU (``.item()``), no shapes or
+      branches that depend on the data. Off unless declared; then the step runs eagerly.
     """
 
     name: str
@@ -204,6 +207,7 @@ class ArchitectureSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     conditional: str = "never"
+    capturable: bool = False
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
@@ -328,11 +332,13 @@ class LossSpec:
     """A GAN loss. ``build(options)`` returns an object with
     ``discriminator_loss(real_logits, fake_logits) -> Tensor`` and
     ``generator_loss(fake_logits) -> Tensor``; optionally ``penalty(D, real, fake) -> Tensor``
-    (e.g. a gradient penalty) added to the discriminator loss."""
+    (e.g. a gradient penalty) added to the discriminator loss. ``capturable`` (plugin API 1.4):
+    both losses are plain tensor arithmetic that a CUDA graph can capture (``--set cuda_graph``)."""
 
     name: str
     description: str
     build: Callable[[dict], Any]
+    capturable: bool = False
 
     def __post_init__(self) -> None:
         _check_name("loss", self.name)

@@ -65,7 +65,9 @@ class FeedAugment:
             flip = flip.to(x.device, non_blocking=True)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         if theta is not None:
-            grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
+            # non_blocking: a blocking copy from host memory would wait for every queued kernel (a sync per batch)
+            theta = theta.to(x.device, x.dtype, non_blocking=True)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         return x
 

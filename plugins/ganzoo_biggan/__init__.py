@@ -16,7 +16,7 @@ are in the README and checked by tests/test_biggan.py.
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.3")
+ganzoo.require_api("1.4")
 
 
 def build_generator(params: dict):
@@ -50,6 +50,7 @@ def ganzoo_register_architectures(register):
                 "attn": Param(32, "self-attention at this resolution in G and D (0, or above the image size: none)", min=0),
             },
             conditional="optional",
+            capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             # BigGAN's recipe: hinge loss, Adam (0, 0.999), TTUR (D learns 4x faster), EMA of G
             defaults={"conditional": True, "image_size": 64, "batch_size": 64, "loss": "hinge",
                       "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.999,

@@ -6,7 +6,7 @@ Written as a third-party plugin would be (public ``ganzoo`` API only, torch impo
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.3")
+ganzoo.require_api("1.4")
 
 
 def build_generator(params: dict):
@@ -44,6 +44,7 @@ def ganzoo_register_architectures(register):
             },
             # --set conditional=true: a class embedding joins z in G, a projection head in D
             conditional="optional",
+            capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             # The robust default recipe (issue 12, benchmarks/quality_bench.py): spectral norm in D
             # (norm above), hinge loss, an EMA of G and DiffAugment; the seed projects' settings,
             # BatchNorm and BCE included, are the presets.

@@ -7,7 +7,7 @@ only when a loss is built, so ``ganzoo plugins`` stays fast.
 import ganzoo
 from ganzoo import LossSpec, hookimpl
 
-ganzoo.require_api("1.0")
+ganzoo.require_api("1.4")
 
 
 def _builder(class_name: str):
@@ -19,15 +19,16 @@ def _builder(class_name: str):
     return build
 
 
+# name, description, class, capturable (plain tensor arithmetic; wgan-gp's penalty is a double backward)
 LOSSES = [
-    ("bce", "Non-saturating binary cross-entropy (the original GAN loss)", "NonSaturatingBCE"),
-    ("hinge", "Hinge loss (SAGAN/BigGAN): margins on D's scores, G maximises D's score", "Hinge"),
-    ("lsgan", "Least squares (LSGAN): D regresses real to 1 and fake to 0", "LeastSquares"),
-    ("wgan-gp", "Wasserstein loss with gradient penalty (lambda 10); pair with n_critic=5", "WassersteinGP"),
+    ("bce", "Non-saturating binary cross-entropy (the original GAN loss)", "NonSaturatingBCE", True),
+    ("hinge", "Hinge loss (SAGAN/BigGAN): margins on D's scores, G maximises D's score", "Hinge", True),
+    ("lsgan", "Least squares (LSGAN): D regresses real to 1 and fake to 0", "LeastSquares", True),
+    ("wgan-gp", "Wasserstein loss with gradient penalty (lambda 10); pair with n_critic=5", "WassersteinGP", False),
 ]
 
 
 @hookimpl
 def ganzoo_register_losses(register):
-    for name, description, class_name in LOSSES:
-        register(LossSpec(name, description, _builder(class_name)))
+    for name, description, class_name, capturable in LOSSES:
+        register(LossSpec(name, description, _builder(class_name), capturable=capturable))
