@@ -11,11 +11,12 @@ __version__ = "0.1.0"
 #: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
 #: when something is added (a hook, an optional spec field); the major number changes only when
 #: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 # 1.1: Param(min=, max=)
 # 1.2: ganzoo_register_extractors, ExtractorSpec (evaluation)
 # 1.3 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
 #      params["num_classes"], G(z, y) / D(x, y); training parameters conditional and ema_start
+# 1.4: ganzoo.find_images and ganzoo.IMAGE_EXTENSIONS (the one image-folder walker)
 
 
 def require_api(version: str) -> None:
@@ -42,6 +43,7 @@ def require_api(version: str) -> None:
         raise PluginError(f"written for ganzoo plugin API {version}, but this ganzoo ({__version__}) has API {API_VERSION}: {hint}")
 
 from ganzoo.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
+from ganzoo.imagefiles import IMAGE_EXTENSIONS, find_images  # noqa: E402
 from ganzoo.specs import (  # noqa: E402
     ArchitectureSpec,
     DatasetRequest,
@@ -62,12 +64,14 @@ __all__ = [
     "DatasetSpec",
     "ExtractorRequest",
     "ExtractorSpec",
+    "IMAGE_EXTENSIONS",
     "ImageFile",
     "ImageSet",
     "LossSpec",
     "Param",
     "PresetSpec",
     "__version__",
+    "find_images",
     "hookimpl",
     "require_api",
 ]
