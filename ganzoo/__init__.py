@@ -16,7 +16,8 @@ API_VERSION = "1.4"
 # 1.2: ganzoo_register_extractors, ExtractorSpec (evaluation)
 # 1.3 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
 #      params["num_classes"], G(z, y) / D(x, y); training parameters conditional and ema_start
-# 1.4: ArchitectureSpec(capturable=) and LossSpec(capturable=): may the training step be a CUDA graph
+# 1.4: ArchitectureSpec(capturable=) and LossSpec(capturable=): may the training step be a CUDA graph;
+#      ganzoo.find_images and ganzoo.IMAGE_EXTENSIONS (the one image-folder walker)
 
 
 def require_api(version: str) -> None:
@@ -43,6 +44,7 @@ def require_api(version: str) -> None:
         raise PluginError(f"written for ganzoo plugin API {version}, but this ganzoo ({__version__}) has API {API_VERSION}: {hint}")
 
 from ganzoo.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
+from ganzoo.imagefiles import IMAGE_EXTENSIONS, find_images  # noqa: E402
 from ganzoo.specs import (  # noqa: E402
     ArchitectureSpec,
     DatasetRequest,
@@ -63,12 +65,14 @@ __all__ = [
     "DatasetSpec",
     "ExtractorRequest",
     "ExtractorSpec",
+    "IMAGE_EXTENSIONS",
     "ImageFile",
     "ImageSet",
     "LossSpec",
     "Param",
     "PresetSpec",
     "__version__",
+    "find_images",
     "hookimpl",
     "require_api",
 ]

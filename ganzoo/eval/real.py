@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ganzoo.errors import UsageError
-from ganzoo.eval.sources import IMAGE_EXTENSIONS, list_images
+from ganzoo.imagefiles import IMAGE_EXTENSIONS, find_images
 from ganzoo.eval.stats import pixels_key
 from ganzoo.specs import DatasetRequest, DatasetSpec, ImageFile, ImageSet
 
@@ -50,7 +50,7 @@ def _looks_like_path(real: str, registry) -> bool:
 
 def _folder_spec(root: Path) -> DatasetSpec:
     def load(request: DatasetRequest) -> ImageSet:
-        files = list_images(root)
+        files = find_images(root)
         if not files:
             raise FileNotFoundError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
         return ImageSet(files=[ImageFile(f) for f in files], source_key=f"folder:{root.resolve()}")

@@ -23,9 +23,9 @@ import numpy as np
 
 from ganzoo.classes import class_ids
 from ganzoo.errors import UsageError
+from ganzoo.imagefiles import IMAGE_EXTENSIONS, find_images
 
 DEFAULT_NUM = 10_000  # generated images per evaluation unless --num says otherwise
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
 @dataclass
@@ -40,16 +40,6 @@ class ImageSource:
     run_dir: Path | None = None  # set when SOURCE is a run directory
     skipped: int = 0
     extra: dict = field(default_factory=dict)
-
-
-def list_images(root: Path) -> list[str]:
-    """Sorted image files under ``root``, recursively; hidden files and folders left out."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(folder, f) for f in sorted(files)
-                     if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
-    return found
 
 
 def _square_side(open_first) -> int:
@@ -102,7 +92,7 @@ def _folder(path: Path, num: int | None, progress: bool) -> ImageSource:
     from ganzoo.data.loading import decode_files
     from ganzoo.specs import ImageFile
 
-    files = list_images(path)
+    files = find_images(path)
     if not files:
         raise UsageError(f"SOURCE {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     files = files[:_take(len(files), num, str(path))]

@@ -7,23 +7,9 @@ them; files that turn out not to be images are skipped and counted.
 """
 
 import ganzoo
-from ganzoo import DatasetSpec, Param, hookimpl
+from ganzoo import IMAGE_EXTENSIONS, DatasetSpec, Param, find_images, hookimpl
 
-ganzoo.require_api("1.0")
-
-EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-
-
-def find_images(root):
-    """Sorted image paths under ``root`` (recursive, hidden entries skipped, links not followed)."""
-    import os
-
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(folder, f) for f in sorted(files)
-                     if not f.startswith(".") and f.lower().endswith(EXTENSIONS))
-    return found
+ganzoo.require_api("1.4")  # 1.4: ganzoo.find_images, the walker ganzoo eval uses too
 
 
 def load(request):
@@ -36,7 +22,7 @@ def load(request):
         raise FileNotFoundError(f"no folder {root} (--data-dir must be a folder of images)")
     paths = find_images(root)
     if not paths:
-        raise FileNotFoundError(f"no image files ({', '.join(EXTENSIONS)}) under {root}")
+        raise FileNotFoundError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
     if not request.params["labels"]:
         return ImageSet(files=[ImageFile(p) for p in paths], source_key=f"folder:{root.resolve()}")
     classes = sorted({os.path.relpath(p, root).split(os.sep)[0] for p in paths if os.sep in os.path.relpath(p, root)})
