@@ -113,4 +113,4 @@ class Discriminator(nn.Module):
             return self.main(x).view(x.shape[0])
         h = self.main[:-1](x)  # (N, ch, 4, 4)
         logit = self.main[-1](h).view(x.shape[0])  # (N,)
-        return logit + (self.embed(y) * h.sum(dim=(2, 3))).sum(dim=1)  # + <embed(y), sum-pooled features>
+        return logit + (self.embed(y) * h.mean(dim=(2, 3))).sum(dim=1)  # + <embed(y), mean-pooled features>
