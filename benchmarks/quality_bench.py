@@ -88,6 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arch", default="dcgan")
     ap.add_argument("--recipes", default=None, help="comma-separated [default: before,defaults and the arch's seed presets]")
+    ap.add_argument("--recipe", action="append", default=[], help="one more recipe (repeatable; its values may hold commas)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -100,7 +101,9 @@ def main() -> None:
     args = ap.parse_args()
     sets = args.sets if args.sets is not None else ["ngf=32", "ndf=32"]
     recipes = (args.recipes.split(",") if args.recipes else
+               [] if args.recipe else
                ["before", "defaults"] + [f"preset:{p}" for p, a in PRESET_ARCH.items() if a == args.arch])
+    recipes += args.recipe
     seeds = [int(s) for s in args.seeds.split(",")]
     out = args.out or HERE / "results" / f"quality_{args.arch}.json"
     work = args.work.resolve()
