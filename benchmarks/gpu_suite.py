@@ -205,7 +205,9 @@ def make_trainer(registry, images, batch: int, amp: str, graph: bool, device, qu
     from ganzoo.train.loop import Trainer
 
     width, size = (8, 32) if quick else (64, 64)
-    items = [f"ngf={width}", f"ndf={width}", f"amp={amp}", "ema=false"]
+    # The timed step is the GAN step itself: no EMA and no DiffAugment (the dcgan defaults use
+    # DiffAugment, which cuda_graph does not capture yet), so eager and captured run the same work.
+    items = [f"ngf={width}", f"ndf={width}", f"amp={amp}", "ema=false", "diffaugment="]
     if device.type == "cuda":  # the setting exists for CUDA runs; the CPU row keeps the defaults
         items.append(f"cuda_graph={str(graph).lower()}")
     config = resolve_config(registry, arch="dcgan", data="shapes", set_items=items,
