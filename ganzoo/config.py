@@ -35,6 +35,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "ema": False,
     "ema_decay": 0.999,
     "ema_start": 0,
+    "ema_bn": "standing",
     "conditional": False,
     "amp": "auto",
     "channels_last": False,
@@ -48,7 +49,8 @@ SETTABLE = {
     "loss": Param("bce"), "epochs": Param(None, type=int), "steps": Param(None, type=int),
     "sample_every": Param(None, type=int), "checkpoint_every": Param(None, type=int),
     "n_critic": Param(1), "label_smoothing": Param(0.0), "ema": Param(False),
-    "ema_decay": Param(0.999), "ema_start": Param(0, min=0), "conditional": Param(False), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
+    "ema_decay": Param(0.999), "ema_start": Param(0, min=0),
+    "ema_bn": Param("standing", choices=("standing", "copy")), "conditional": Param(False), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
     "channels_last": Param(False), "log_every": Param(10),
     # data augmentation (ganzoo.data.augment)
     "flip": Param(False), "zoom": Param(0.0), "shear": Param(0.0), "translate": Param(0.0),
@@ -93,6 +95,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     # EMA of G from this step on (before it, the average just follows the weights)
     ema_start: int = 0
+    # the EMA generator's BatchNorm statistics: recomputed for its weights ("standing") or copied
+    # from the raw generator ("copy": what runs made before the setting existed had)
+    ema_bn: str = "copy"
     amp: str = "auto"
     channels_last: bool = False
     device: str = "auto"

@@ -122,5 +122,5 @@ class TrainingEval:
                  "progress": {"step": trainer.step, "batches": trainer.batches},
                  "eval": {k: record[k] for k in ("step", "fid", "kid", "eval_extractor", "eval_num")}}
         if trainer.ema is not None:
-            state["ema"] = trainer.ema.state_dict()
+            state["ema"] = trainer.sampler.state_dict()  # with its standing statistics (ema_bn=standing)
         save_checkpoint(trainer.run.checkpoints / BEST, state)

@@ -3,13 +3,21 @@
 Samples drawn from the averaged weights are smoother and usually better than the raw ones
 (Karras et al. 2018, Yazici et al. 2019). The average is a full copy of the generator, so its
 ``state_dict`` has exactly the generator's keys: the checkpoint stores it under ``ema`` and
-export/generation load it into a freshly built generator. Buffers (BatchNorm running
-statistics) are copied, not averaged: they already are running averages.
+export/generation load it into a freshly built generator.
+
+BatchNorm statistics: the running statistics of the raw generator describe the raw weights'
+activations, not the averaged weights'. ``ema_bn="copy"`` copies them anyway (what most code
+does); ``ema_bn="standing"`` (the default) recomputes them for the averaged weights before each
+sample grid, evaluation and checkpoint, from a fixed number of batches of fresh latents run
+through the averaged generator in training mode ("standing statistics", Brock et al. 2019).
+The latents come from a generator seeded by the step, so the statistics, and resume, stay
+exact. README "The default recipe" has what it measured.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 from torch import nn
@@ -44,6 +52,33 @@ class EMA:
             e.copy_(p.detach())
         for e, b in zip(self.model.buffers(), model.buffers()):
             e.copy_(b)
+
+    @torch.no_grad()
+    def standing_stats(self, draw: Callable[[torch.Generator], tuple], batches: int, seed: int) -> bool:
+        """Recompute every BatchNorm's running statistics for the averaged weights.
+
+        ``draw(gen)`` returns the generator's inputs for one batch (``(z,)`` or ``(z, y)``) drawn
+        from ``gen``. Each BatchNorm averages over all ``batches`` (momentum None: a cumulative
+        mean). Returns False (and changes nothing) when the generator has no BatchNorm.
+        """
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                 and m.track_running_stats]
+        if not norms or any(isinstance(m, nn.SyncBatchNorm) for m in norms):
+            return False  # SyncBatchNorm would all-reduce with ranks that are not sampling: keep the copy
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        gen = torch.Generator(device=next(self.model.parameters()).device).manual_seed(seed)
+        self.model.train()
+        try:
+            for _ in range(batches):
+                self.model(*draw(gen))
+        finally:
+            self.model.eval()
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+        return True
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

@@ -52,6 +52,7 @@ from ganzoo.train.tensorboard import TensorBoardLog
 log = logging.getLogger("ganzoo")
 
 SAMPLE_COUNT = 64  # images in each sample grid (8 x 8)
+STANDING_SAMPLES = 1024  # latents behind the EMA generator's standing BatchNorm statistics (ema_bn=standing)
 PLOT_EVERY_LOGS = 10  # redraw loss_curve.png every this many metric records (and at the end)
 
 
@@ -166,6 +167,7 @@ class Trainer:
         self._collapse: Collapse | None = None  # a failure found with on_collapse=stop: the run stops after this step
         self._bar = None  # the progress bar while fit() runs
         self.graphed = GraphedStep(self) if graph.capture else None  # the step as a CUDA graph replay
+        self._stats_step: int | None = None  # step of the EMA generator's standing BatchNorm statistics
 
     # ---------------------------------------------------------------- one step
     def _latents(self, n: int) -> torch.Tensor:
@@ -393,8 +395,28 @@ class Trainer:
     # ---------------------------------------------------------------- outputs
     @property
     def sampler(self) -> torch.nn.Module:
-        """The generator that samples and exports: the EMA weights when on."""
-        return self.ema.model if self.ema is not None else self.G
+        """The generator that samples and exports: the EMA weights when on (``ema_bn=standing``:
+        with BatchNorm statistics recomputed for those weights, once per step at most)."""
+        if self.ema is None:
+            return self.G
+        self._standing_stats()
+        return self.ema.model
+
+    def _standing_stats(self) -> None:
+        if self.config.ema_bn != "standing" or self._stats_step == self.step:
+            return
+        n, nz = self.config.batch_size, self.config.nz
+
+        def draw(gen: torch.Generator) -> tuple:
+            z = torch.randn(n, nz, device=self.device, generator=gen)  # (n, nz)
+            if not self.conditional:
+                return (z,)
+            return z, torch.randint(self.num_classes, (n,), device=self.device, generator=gen)  # (n,)
+
+        # the latents are a pure function of (seed, step): sampling twice, or resuming, gives the same statistics
+        self.ema.standing_stats(draw, batches=max(4, -(-STANDING_SAMPLES // n)),
+                                seed=(self.config.seed << 32) + self.step)
+        self._stats_step = self.step
 
     @torch.no_grad()
     def sample(self, path) -> None:
@@ -445,7 +467,7 @@ class Trainer:
             "rng": rng,
         }
         if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
+            state["ema"] = self.sampler.state_dict()  # the EMA weights (and their standing statistics)
             state["progress"]["ema_updates"] = self.ema.updates
         if self.precision.scaler is not None:
             state["scaler"] = self.precision.state_dict()
@@ -465,6 +487,7 @@ class Trainer:
         if self.ema is not None:
             if "ema" in state:
                 self.ema.load_state_dict(state["ema"], int(state["progress"].get("ema_updates", self.step)))
+                self._stats_step = self.step  # saved with its standing statistics (when ema_bn=standing)
             else:  # EMA switched on for a run that had none: start the average from the weights
                 self.ema = EMA(self.G, self.config.ema_decay)
         self.precision.load_state_dict(state.get("scaler"))
