@@ -174,10 +174,12 @@ def main() -> None:
     for recipe in recipes:
         fids = [r["fid"] for r in rows if r["recipe"] == recipe]
         if fids:
-            summary[recipe] = {"best_fid": min(fids), "worst_fid": max(fids), "seeds": len(fids)}
+            summary[recipe] = {"best_fid": min(fids), "worst_fid": max(fids), "mean_fid": float(np.mean(fids)),
+                               "seeds": len(fids)}
     print("\nper recipe (FID on the tile extractor, lower is better):")
     for recipe, s in summary.items():
-        print(f"  {recipe:<22} best {s['best_fid']:8.1f}   worst {s['worst_fid']:8.1f}   ({s['seeds']} seeds)")
+        print(f"  {recipe:<22} best {s['best_fid']:8.1f}   worst {s['worst_fid']:8.1f}   mean {s['mean_fid']:8.1f}"
+              f"   ({s['seeds']} seeds)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}",

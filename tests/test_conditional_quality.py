@@ -3,13 +3,21 @@
 The judge is a tiny CNN trained here on real shapes (another seed than the training set; it
 must reach 90% on held-out real shapes first). It then classifies images generated with
 ``ganzoo generate RUN --class k``: for every class k most samples must be of kind k
-(chance is 1/3). The test can fail: an unconditional model, a model that ignores y, or
-labels that do not reach D all land near chance.
+(chance is 1/3), and the samples of each class must differ from each other (at least 0.3 of
+the real images' diversity within a kind), since one fixed image per class can fool the judge.
+The test can fail: an unconditional model, a model that ignores y, labels that do not reach
+D, or a model that ignores z all fail it.
 
 STATUS: NOT PASSING YET, so it runs only with GANZOO_QUALITY=1 (it is not part of make test).
-Measured once (1200 steps, 16 px, ch=8, shared 2-core CPU): per-class judge accuracy
-circle 0.09, square 0.22, triangle 0.75: the model had not yet learnt class-dependent shapes.
-Longer training or other settings were not tried for lack of time.
+Measured (1200 steps, 16 px, 2-core CPU, per-class judge accuracy circle / square / triangle):
+- ch=8, EMA with G's BatchNorm statistics (ema_bn=copy):     0.09 / 0.22 / 0.75
+- ch=8, EMA with standing statistics (the default now):       0.59 / 0.36 / 0.69
+- ch=16, standing statistics:                                 0.74 / 0.40 / 0.56
+- ch=8, lr G 1e-4 / D 4e-4 (BigGAN's TTUR):                   0.26 / 0.22 / 0.73
+The rows differ by colour and size more than by shape: at 16 px and this budget biggan draws
+blobs. A conditional dcgan (concatenated embedding) is worse: it draws one image per class
+(within-class diversity 0.007 per pixel); it scored 1.00 / 1.00 / 1.00 on the judge alone,
+which is why the diversity condition is part of the test.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import pytest
 import torch
 from torch import nn
 
+from ganzoo.train.collapse import diversity
 from ganzoo_shapes.render import render_shapes
 
 SIZE = 16
@@ -69,7 +78,8 @@ def test_conditional_biggan_draws_the_shape_it_is_asked_for(cli, tmp_path):
     result = cli("train", *TRAIN, "--steps", str(STEPS), "--sample-every", str(STEPS), "--out", str(run))
     assert result.exit_code == 0, result.output
     assert json.loads((run / "config.json").read_text())["class_names"] == KINDS
-    accuracy = {}
+    accuracy, spread = {}, {}
+    real = render_shapes(count=600, image_size=SIZE, kinds=KINDS, seed=321)
     for k, kind in enumerate(KINDS):
         out = tmp_path / f"{kind}.npy"
         r = cli("generate", str(run), "--num", "96", "--class", kind, "--out", str(out), "--seed", "1")
@@ -77,5 +87,7 @@ def test_conditional_biggan_draws_the_shape_it_is_asked_for(cli, tmp_path):
         with torch.no_grad():
             predicted = judge(to_input(np.load(out))).argmax(1)
         accuracy[kind] = (predicted == k).float().mean().item()
-    print("per-class accuracy of the judge on generated shapes:", accuracy)
+        spread[kind] = diversity(to_input(np.load(out))) / diversity(to_input(real.images[real.labels == k][:96]))
+    print("per-class accuracy of the judge on generated shapes:", accuracy, "within-class diversity:", spread)
     assert min(accuracy.values()) >= 0.5 and np.mean(list(accuracy.values())) >= 0.65, accuracy
+    assert min(spread.values()) >= 0.3, spread  # not one image per class
