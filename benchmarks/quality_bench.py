@@ -10,6 +10,7 @@ an untrained generator are scored too, as the floor every recipe must clear.
 
     python benchmarks/quality_bench.py                         # dcgan: before / defaults / preset
     python benchmarks/quality_bench.py --arch cifar --seeds 0,1,2
+    python benchmarks/quality_bench.py --recipes before,defaults,defaults+ema_bn=copy,preset:dogs-dcgan
 
 Recipes (``--recipes``): ``defaults`` (nothing but the budget), ``before`` (ganzoo's defaults
 before the robust recipe: BatchNorm D, BCE, no EMA, no DiffAugment), and ``preset:NAME``;
@@ -89,7 +90,7 @@ def main() -> None:
     ap.add_argument("--arch", default="dcgan")
     ap.add_argument("--recipes", default=None, help="comma-separated [default: before,defaults and the arch's seed presets]")
     ap.add_argument("--recipe", action="append", default=[], help="one more recipe (repeatable; its values may hold commas)")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--image-size", type=int, default=32)

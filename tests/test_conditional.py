@@ -241,6 +241,23 @@ def test_onnxruntime_alone_generates_a_chosen_class(conditional_export):
     assert a.shape == (4, 3, 32, 32) and not np.allclose(a, b)  # the class changes the images
 
 
+def test_opencv_dnn_runs_the_exported_file_like_onnxruntime(conditional_export):
+    """The exported file is plain ONNX: OpenCV's DNN module (a second runtime) gives the same images.
+    OpenCV is not a ganzoo dependency: the test runs where ``cv2`` is installed."""
+    cv2 = pytest.importorskip("cv2")
+    _, _, onnx_file, _ = conditional_export
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    nz = json.loads(sess.get_modelmeta().custom_metadata_map["ganzoo.latent_shape"])[0]
+    z = np.random.default_rng(1).standard_normal((7, nz), dtype=np.float32)  # (7, nz)
+    y = np.arange(7, dtype=np.int64) % 3  # (7,) every class
+    want = sess.run(["images"], {"z": z, "y": y})[0]
+    net = cv2.dnn.readNetFromONNX(str(onnx_file))
+    net.setInput(z, "z")
+    net.setInput(y, "y")
+    got = net.forward()
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
+
+
 def test_class_errors_are_one_line(conditional_export, tmp_path, cli):
     _, run, onnx_file, _ = conditional_export
     r = cli("generate", str(onnx_file), "--num", "2", "--out", str(tmp_path / "x.npy"), "--class", "triangel")

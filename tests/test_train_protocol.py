@@ -33,8 +33,8 @@ def test_ema_weights_are_checkpointed_and_sampled(cli, tmp_path):
     g, ema = full["generator"], full["ema"]
     weights = [k for k in g if g[k].is_floating_point() and "running" not in k]
     assert any(not torch.equal(g[k], ema[k]) for k in weights)  # an average, not a copy
-    for k in (k for k in g if "running" in k):
-        assert torch.equal(g[k], ema[k])  # BatchNorm statistics are copied
+    # BatchNorm statistics are the averaged weights' own (ema_bn=standing; tests/test_ema.py)
+    assert any(not torch.equal(g[k], ema[k]) for k in g if "running_mean" in k)
 
     # The last sample grid is drawn by the EMA weights: rebuild both generators and compare.
     from ganzoo.images import save_grid

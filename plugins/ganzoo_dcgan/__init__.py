@@ -49,7 +49,8 @@ def ganzoo_register_architectures(register):
             capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             # The default recipe, chosen by measurement (benchmarks/quality_bench.py, README
             # "The default recipe"): spectral norm in D (norm above), hinge loss, G learning twice
-            # as fast as D, an EMA of G (without it the raw G at these rates is noisy) and
+            # as fast as D, an EMA of G with its own (standing) BatchNorm statistics (without the
+            # EMA the raw G at these rates is noisy) and
             # DiffAugment translation (without it SN + hinge collapsed; its colour jitter cost
             # colour fidelity). The seed projects' settings, BatchNorm and BCE included, are presets.
             defaults={"image_size": 64, "batch_size": 128, "lr_g": 1e-3, "lr_d": 5e-4, "beta1": 0.5, "beta2": 0.999,
