@@ -55,12 +55,14 @@ def recipe_flags(recipe: str) -> list[str]:
 
 
 def relative_diversity(images: np.ndarray, real: np.ndarray, n: int = 200) -> float:
-    def div(x):
-        flat = x[:n].reshape(min(n, len(x)), -1).astype(np.float32) / 127.5 - 1
-        sq = (flat ** 2).sum(1)
-        d2 = np.maximum(sq[:, None] + sq[None] - 2 * flat @ flat.T, 0) / flat.shape[1]
-        k = len(flat)
-        return float(np.sqrt(d2)[np.triu_indices(k, 1)].mean())
+    """Mean pairwise RMS distance of the first n images, relative to the real tiles' (the
+    failure detector's measure, ``ganzoo.train.collapse.diversity``)."""
+    import torch
+
+    from ganzoo.train.collapse import diversity
+
+    def div(x: np.ndarray) -> float:
+        return diversity(torch.from_numpy(x[:n]).permute(0, 3, 1, 2).float() / 127.5 - 1)  # (n, 3, S, S)
     return div(images) / div(real)
 
 
