@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 import realtiles  # noqa: E402
 
 BEFORE = ["--loss", "bce", "--set", "norm=batch", "--set", "ema=false", "--set", "diffaugment=",
-          "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta1", "0.5", "--beta2", "0.999"]
+          "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta1", "0.5", "--beta2", "0.999", "--set", "n_critic=1"]
 PRESET_ARCH = {"dogs-dcgan": "dcgan", "dcgan64": "dcgan", "cifar-subset": "cifar"}
 
 

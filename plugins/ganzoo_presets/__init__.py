@@ -21,7 +21,7 @@ PRESETS = [
         data="dogs",
         values={
             "image_size": 64, "batch_size": 32, "nz": 128, "lr_g": 1e-3, "lr_d": 5e-4,
-            "beta1": 0.5, "beta2": 0.999, "epochs": 10, "loss": "bce", "ema": False, "diffaugment": "",
+            "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "epochs": 10, "loss": "bce", "ema": False, "diffaugment": "",
             # the seed project's discriminator dropped out after each block
             "set": {"dropout": 0.25, "norm": "batch"},
         },
@@ -32,7 +32,7 @@ PRESETS = [
         arch="dcgan",
         values={
             "image_size": 64, "batch_size": 128, "nz": 100, "lr_g": 2e-4, "lr_d": 2e-4,
-            "beta1": 0.5, "beta2": 0.999, "epochs": 25, "sample_every": 5, "loss": "bce", "ema": False,
+            "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "epochs": 25, "sample_every": 5, "loss": "bce", "ema": False,
             "diffaugment": "",
             "set": {"ngf": 64, "ndf": 64, "norm": "batch"},
         },
@@ -44,7 +44,7 @@ PRESETS = [
         data="cifar10",
         values={
             "image_size": 32, "batch_size": 64, "nz": 256, "lr_g": 5e-3, "lr_d": 5e-3,
-            "beta1": 0.5, "beta2": 0.99, "epochs": 250, "loss": "bce", "ema": False, "diffaugment": "",
+            "beta1": 0.5, "beta2": 0.99, "n_critic": 1, "epochs": 250, "loss": "bce", "ema": False, "diffaugment": "",
             "set": {"subset": 2500, "norm": "batch"},
         },
     ),
