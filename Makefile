@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import ganzoo, torch, onnxruntime"
 	touch $@
 
-# The main job on the embedded shapes dataset (about 4-5 minutes on a quiet 2-core CPU): train a small
-# DCGAN with the default recipe (spectral-norm D, hinge loss, EMA of G, DiffAugment translation),
+# The main job on the embedded shapes dataset (about 5-6 minutes on a quiet 2-core CPU): train a small
+# DCGAN with the default recipe (spectral-norm D, hinge loss, beta1 0, 2 D updates a step, EMA of G, DiffAugment translation),
 # export the generator to ONNX, and generate 1,000 images from the ONNX file with onnxruntime.
 # Run it again and it continues the same run (already finished: nothing to do) and refreshes the
 # ONNX file and the generated images, which the demo owns.
