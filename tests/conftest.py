@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -10,6 +13,16 @@ from ganzoo.cli import main
 from ganzoo.plugins import load_registry, plugin_manager
 
 torch.set_num_threads(2)
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """benchmarks/NAME.py as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 # Small settings that still exercise every layer: 16x16 DCGAN with narrow layers, 256 shapes.
 # The protocol tests count steps, batches and epochs with one D update a step (dcgan's default

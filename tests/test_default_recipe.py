@@ -8,23 +8,15 @@ one (1 step) and uniform noise, all scored the same way. A loss threshold would 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "realtiles.py"
+from conftest import load_benchmark
+
 COMMON = ["--data", "folder", "--image-size", "32", "--set", "ngf=32", "--set", "ndf=32",
           "--batch-size", "32", "--no-progress"]
-
-
-def realtiles():
-    spec = importlib.util.spec_from_file_location("realtiles", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fid(cli, source, tiles) -> float:
@@ -38,7 +30,7 @@ def fid(cli, source, tiles) -> float:
 @pytest.mark.parametrize("arch", ["dcgan", "cifar"])
 def test_the_default_recipe_moves_away_from_noise_on_real_photographs(cli, tmp_path, tiny_extractor, arch):
     tiles = tmp_path / "tiles"
-    assert realtiles().write_folder(tiles, count=512, size=32, seed=0, use_skimage=False) == 1
+    assert load_benchmark("realtiles").write_folder(tiles, count=512, size=32, seed=0, use_skimage=False) == 1
     noise = tmp_path / "noise.npy"
     np.save(noise, np.random.default_rng(0).integers(0, 256, (512, 32, 32, 3), dtype=np.uint8))
     untrained, trained = tmp_path / "untrained", tmp_path / "trained"

@@ -3,21 +3,16 @@ CPU rows carry positive figures, and the JSON names the device and the compute l
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def suite():
-    spec = importlib.util.spec_from_file_location("gpu_suite", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_suite")
 
 
 def test_quick_run_on_cpu_writes_every_row(suite, tmp_path, capsys):
