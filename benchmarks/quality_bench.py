@@ -10,10 +10,11 @@ an untrained generator are scored too, as the floor every recipe must clear.
 
     python benchmarks/quality_bench.py                         # dcgan: before / defaults / preset
     python benchmarks/quality_bench.py --arch cifar --seeds 0,1,2
-    python benchmarks/quality_bench.py --recipes before,defaults,defaults+ema_bn=copy,preset:dogs-dcgan
+    python benchmarks/quality_bench.py --recipes before,defaults,defaults+beta1=0.5+n_critic=1,preset:dogs-dcgan
 
 Recipes (``--recipes``): ``defaults`` (nothing but the budget), ``before`` (ganzoo's defaults
-before the robust recipe: BatchNorm D, BCE, no EMA, no DiffAugment), and ``preset:NAME``;
+before the robust recipe: BatchNorm D, BCE, lr 2e-4, betas (0.5, 0.999), one D update a step,
+no EMA, no DiffAugment), and ``preset:NAME``;
 ``RECIPE+key=value+...`` is a variant with those ``--set`` values on top (the ablations).
 Prints a table and writes JSON (``benchmarks/results/quality_ARCH.json``).
 """

@@ -49,9 +49,9 @@ def ganzoo_register_architectures(register):
             capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             # The default recipe, chosen by measurement (benchmarks/quality_bench.py, README
             # "The default recipe"): spectral norm in D (norm above), hinge loss, G learning twice
-            # as fast as D, Adam without momentum (beta1 0) and two D updates per G update (the
-            # two together took the worst of 5 seeds from FID 218.6 to 66.3; n_critic=2 also won
-            # at equal wall-clock), an EMA of G with its own (standing) BatchNorm statistics
+            # as fast as D, Adam without momentum (beta1 0) and two D updates per G update (in
+            # one benchmark run they took the worst of 5 seeds from FID 283.2 to 56.5; n_critic=2
+            # also won at equal wall-clock), an EMA of G with its own (standing) BatchNorm statistics
             # (without the EMA the raw G at these rates is noisy) and DiffAugment translation
             # (without it SN + hinge collapsed; its colour jitter cost colour fidelity).
             # The seed projects' settings, BatchNorm and BCE included, are presets.
