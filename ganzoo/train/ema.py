@@ -13,8 +13,8 @@ through the averaged generator in training mode ("standing statistics", Brock et
 The latents come from a generator seeded by the step, so the statistics, and resume, stay
 exact. Spectral norm's power-iteration vectors, where G has them, advance in those
 training-mode passes too: they then belong to the averaged weights as well. README "The default
-recipe (measured)" has what it changed: 4 of 5 seeds better, mean FID 164.6 -> 141.6 on the
-quality benchmark.
+recipe (measured)" has what it changed: 4 of 5 seeds better, mean FID 164.6 -> 141.6 in the
+earlier machine's run of the quality benchmark.
 """
 
 from __future__ import annotations
