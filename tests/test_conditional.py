@@ -188,6 +188,10 @@ def test_conditional_export_takes_z_and_y_and_describes_its_classes(conditional_
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["ganzoo.num_classes"] == "3" and json.loads(meta["ganzoo.class_names"]) == SHAPE_CLASSES
     assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)  # standard ONNX operators only
+    if arch in ("dcgan", "cifar"):  # conditional BatchNorm: the normalisation folds, the class's scale stays
+        assert "not folded" not in output
+        assert not any(n.op_type == "BatchNormalization" for n in model.graph.node)
+        assert any(n.op_type == "Gather" for n in model.graph.node)
     if arch == "biggan":  # conditional BatchNorm cannot fold; spectral norm is baked in
         assert "not folded" in output and "spectral-norm weights baked in" in output
         assert any(n.op_type == "Softmax" for n in model.graph.node)  # the self-attention is in the graph
@@ -293,3 +297,20 @@ def test_readme_breed_consumer_runs_with_onnxruntime_and_numpy_only(conditional_
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "triangle (16, 32, 32, 3)"
     assert np.load(tmp_path / "triangle.npy").dtype == np.uint8
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "cifar"])
+def test_conditional_generator_modes_and_runs_from_before_cond(registry, arch):
+    """cond=bn (the default) puts the class in G's BatchNorm; a conditional run configured
+    before ``cond`` existed (no such key in its params) builds the concatenating G it trained."""
+    from ganzoo.testing import architecture_params
+
+    spec = registry.architecture(arch)
+    assert spec.params["cond"].default == "bn"
+    params = {**architecture_params(spec, 32, {"ngf": 8, "ndf": 8}), "num_classes": 3}
+    g = spec.build_generator(params)
+    assert g.embed is None and any(type(m).__name__ == "ClassAffine" for m in g.modules())
+    old = spec.build_generator({k: v for k, v in params.items() if k != "cond"})
+    assert old.embed is not None and not any(type(m).__name__ == "ClassAffine" for m in old.modules())
+    z, y = torch.randn(4, spec.latent_size), torch.tensor([0, 1, 2, 0])
+    assert g.eval()(z, y).shape == old.eval()(z, y).shape == (4, 3, 32, 32)

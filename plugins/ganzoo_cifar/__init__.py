@@ -14,7 +14,9 @@ def build_generator(params: dict):
 
     # num_classes is there only in a conditional run (--set conditional=true on labelled data)
     return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"],
-                     num_classes=params.get("num_classes"))
+                     num_classes=params.get("num_classes"),
+                     # a conditional run configured before the cond parameter existed concatenated
+                     cond=params.get("cond", "concat"))
 
 
 def build_discriminator(params: dict):
@@ -41,8 +43,10 @@ def ganzoo_register_architectures(register):
                 "ndf": Param(64, "channels of the discriminator's first layer", min=1),
                 "dropout": Param(0.0, "dropout probability in the discriminator", min=0, max=1),
                 "norm": Param("spectral", "discriminator normalization", choices=("batch", "spectral", "none")),
+                "cond": Param("bn", "how a conditional G takes the class: conditional BatchNorm, or an embedding "
+                                    "concatenated to z (measured to ignore z)", choices=("bn", "concat")),
             },
-            # --set conditional=true: a class embedding joins z in G, a projection head in D
+            # --set conditional=true: the class in G's BatchNorm (cond), a projection head in D
             conditional="optional",
             capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)
             # dcgan's default recipe, chosen by the same measurement (benchmarks/quality_bench.py

@@ -1,45 +1,89 @@
 """FC + upsample generator and a strided-conv discriminator (32x32 or 64x64).
 
-Class-conditional (``num_classes`` given): G concatenates a class embedding (``nz`` wide) to
-z before its first layer; D adds a projection term (Miyato & Koyama 2018), the inner product
-of a class embedding with its globally summed features. Without ``num_classes`` the modules
-are exactly the unconditional ones.
+Class-conditional (``num_classes`` given), D adds a projection term (Miyato & Koyama 2018),
+the inner product of a class embedding with its globally summed features. G takes the class
+in one of two ways (``cond``): ``bn`` (the default), conditional BatchNorm (every BatchNorm
+loses its own scale and shift and a per-class one, :class:`ClassAffine`, follows it; the
+normalisation still folds into the layer before it at export), or ``concat``, a class
+embedding (``nz`` wide) concatenated to z, which was measured to make G ignore z (README
+"Class-conditional"). Without ``num_classes`` the modules are exactly the unconditional ones.
 """
 
 import torch
 from torch import nn
 
 
-class Generator(nn.Module):
-    def __init__(self, nz: int = 256, ngf: int = 128, image_size: int = 32, num_classes: int | None = None):
+class ClassAffine(nn.Module):
+    """Per-class scale and shift after an affine-free BatchNorm: together, conditional BatchNorm.
+
+    (N, C) or (N, C, H, W), (N,) -> the same shape. Scale N(1, 0.02) and shift 0 at init, so
+    the classes differ from the first step."""
+
+    def __init__(self, channels: int, num_classes: int):
         super().__init__()
-        zin = nz * 2 if num_classes else nz  # conditional: [z, embed(y)]
+        self.scale = nn.Embedding(num_classes, channels)  # (N,) -> (N, C)
+        self.shift = nn.Embedding(num_classes, channels)
+        nn.init.normal_(self.scale.weight, 1.0, 0.02)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        view = (x.shape[0], x.shape[1]) + (1,) * (x.dim() - 2)
+        return x * self.scale(y).view(view) + self.shift(y).view(view)
+
+
+def _apply(stage: nn.Sequential, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Run a Sequential whose ClassAffine layers also take the class ids."""
+    for layer in stage:
+        h = layer(h, y) if isinstance(layer, ClassAffine) else layer(h)
+    return h
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int = 256, ngf: int = 128, image_size: int = 32, num_classes: int | None = None,
+                 cond: str = "bn"):
+        super().__init__()
+        if cond not in ("bn", "concat"):
+            raise ValueError(f"cond must be bn or concat, got {cond!r}")
+        self.cond = cond if num_classes else None
+        zin = nz * 2 if self.cond == "concat" else nz  # concat: [z, embed(y)]
         if image_size not in (32, 64):
             raise ValueError(f"the cifar generator supports 32 or 64, got {image_size}")
         self.ngf, self.base = ngf, image_size // 4
+
+        def norm(kind, c: int) -> list[nn.Module]:
+            if self.cond == "bn":  # conditional BatchNorm: normalise, then the class's scale and shift
+                return [kind(c, affine=False), ClassAffine(c, num_classes)]
+            return [kind(c)]
+
         # z: (N, nz) -> (N, ngf * base * base), reshaped to (N, ngf, base, base)
-        self.fc = nn.Sequential(nn.Linear(zin, ngf * self.base * self.base), nn.BatchNorm1d(ngf * self.base * self.base), nn.ReLU(True))
+        features = ngf * self.base * self.base
+        self.fc = nn.Sequential(nn.Linear(zin, features), *norm(nn.BatchNorm1d, features), nn.ReLU(True))
 
         def up(cin: int, cout: int) -> nn.Sequential:
             # (N, cin, s, s) -> (N, cout, 2s, 2s)
             return nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(cout),
+                *norm(nn.BatchNorm2d, cout),
                 nn.ReLU(True),
             )
 
         self.blocks = nn.Sequential(up(ngf, ngf), up(ngf, ngf // 2))
         # (N, ngf/2, size, size) -> (N, 3, size, size)
         self.to_rgb = nn.Sequential(nn.Conv2d(ngf // 2, 3, 3, 1, 1), nn.Tanh())
-        self.embed = nn.Embedding(num_classes, nz) if num_classes else None  # (N,) -> (N, nz)
+        self.embed = nn.Embedding(num_classes, nz) if self.cond == "concat" else None  # (N,) -> (N, nz)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         z = z.flatten(1)
-        if self.embed is not None:
+        if self.cond == "concat":
             z = torch.cat([z, self.embed(y)], dim=1)  # (N, 2 nz)
-        x = self.fc(z).view(z.shape[0], self.ngf, self.base, self.base)
-        return self.to_rgb(self.blocks(x))
+        if self.cond != "bn":
+            x = self.fc(z).view(z.shape[0], self.ngf, self.base, self.base)
+            return self.to_rgb(self.blocks(x))
+        x = _apply(self.fc, z, y).view(z.shape[0], self.ngf, self.base, self.base)
+        for block in self.blocks:
+            x = _apply(block, x, y)
+        return self.to_rgb(x)
 
 
 class Discriminator(nn.Module):

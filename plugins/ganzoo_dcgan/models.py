@@ -3,11 +3,20 @@
 The generator starts from a 4x4 map and doubles the resolution with each stride-2
 ConvTranspose; the discriminator mirrors it with stride-2 convolutions.
 
-Class-conditional (``num_classes`` given): G concatenates a learned class embedding (``nz``
-wide, so the class weighs as much as the noise) to z; D adds a projection term (Miyato &
-Koyama 2018), the inner product of a class embedding with D's globally summed last feature
-map, to its unconditional logit. Without ``num_classes`` the modules (and the order their
-weights are drawn in) are exactly the unconditional DCGAN's.
+Class-conditional (``num_classes`` given), D adds a projection term (Miyato & Koyama 2018),
+the inner product of a class embedding with D's mean-pooled last feature map, to its
+unconditional logit. G takes the class in one of two ways (``cond``):
+
+- ``bn`` (the default): conditional BatchNorm. Each BatchNorm loses its own scale and shift
+  and a per-class one (:class:`ClassAffine`) follows it; ``z`` alone is the input. The
+  normalisation still folds into the ConvTranspose before it at export; only the per-class
+  scale and shift (a Gather, Mul and Add) stay in the graph.
+- ``concat``: a learned class embedding (``nz`` wide) concatenated to ``z``.
+
+Measured (shapes, 16 px, 1,200 steps, README "Class-conditional"): with ``concat`` G draws one
+image per class (it ignores ``z``: 0.05 of the real within-class spread); with ``bn`` it keeps
+0.88-0.95 of it. Without ``num_classes`` the modules (and the order their weights are drawn in)
+are exactly the unconditional DCGAN's.
 """
 
 import math
@@ -28,35 +37,66 @@ def init_weights(module: nn.Module) -> None:
     """DCGAN init: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
 
-class Generator(nn.Module):
-    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, num_classes: int | None = None):
+class ClassAffine(nn.Module):
+    """Per-class scale and shift after an affine-free BatchNorm: together, conditional BatchNorm.
+
+    (N, C, H, W), (N,) -> (N, C, H, W). Initialised like DCGAN's BatchNorm (scale N(1, 0.02),
+    shift 0) for every class."""
+
+    def __init__(self, channels: int, num_classes: int):
         super().__init__()
+        self.scale = nn.Embedding(num_classes, channels)  # (N,) -> (N, C)
+        self.shift = nn.Embedding(num_classes, channels)
+        nn.init.normal_(self.scale.weight, 1.0, 0.02)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x * self.scale(y)[:, :, None, None] + self.shift(y)[:, :, None, None]
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, num_classes: int | None = None,
+                 cond: str = "bn"):
+        super().__init__()
+        if cond not in ("bn", "concat"):
+            raise ValueError(f"cond must be bn or concat, got {cond!r}")
         self.nz = nz
+        self.cond = cond if num_classes else None
         depth = _depth(image_size)
         ch = ngf * 2 ** (depth - 1)
-        zin = nz * 2 if num_classes else nz  # conditional: [z, embed(y)]
+
+        def norm(c: int) -> list[nn.Module]:
+            if self.cond == "bn":  # conditional BatchNorm: normalise, then the class's scale and shift
+                return [nn.BatchNorm2d(c, affine=False), ClassAffine(c, num_classes)]
+            return [nn.BatchNorm2d(c)]
+
+        zin = nz * 2 if self.cond == "concat" else nz  # concat: [z, embed(y)]
         # z: (N, zin, 1, 1) -> (N, ngf*2^(depth-1), 4, 4)
-        layers = [nn.ConvTranspose2d(zin, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers = [nn.ConvTranspose2d(zin, ch, 4, 1, 0, bias=False), *norm(ch), nn.ReLU(True)]
         for _ in range(depth - 1):
             # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), *norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         # (N, ngf, size/2, size/2) -> (N, 3, size, size)
         layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
-        self.embed = nn.Embedding(num_classes, nz) if num_classes else None  # (N,) -> (N, nz)
+        self.embed = nn.Embedding(num_classes, nz) if self.cond == "concat" else None  # (N,) -> (N, nz)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is None:
-            return self.main(z.view(z.shape[0], self.nz, 1, 1))
-        z = torch.cat([z.reshape(z.shape[0], self.nz), self.embed(y)], dim=1)  # (N, 2 nz)
-        return self.main(z.view(z.shape[0], 2 * self.nz, 1, 1))
+        h = z.reshape(z.shape[0], self.nz, 1, 1)
+        if self.cond == "concat":
+            h = torch.cat([h, self.embed(y)[:, :, None, None]], dim=1)  # (N, 2 nz, 1, 1)
+        if self.cond != "bn":
+            return self.main(h)
+        for layer in self.main:
+            h = layer(h, y) if isinstance(layer, ClassAffine) else layer(h)
+        return h
 
 
 def _conv(norm: str, cin: int, cout: int, k: int, s: int, p: int) -> nn.Module:
