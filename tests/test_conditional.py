@@ -247,7 +247,7 @@ def test_onnxruntime_alone_generates_a_chosen_class(conditional_export):
 
 def test_opencv_dnn_runs_the_exported_file_like_onnxruntime(conditional_export):
     """The exported file is plain ONNX: OpenCV's DNN module (a second runtime) gives the same images.
-    OpenCV is not a ganzoo dependency: the test runs where ``cv2`` is installed."""
+    OpenCV is a test dependency only (the dev extra); without ``cv2`` the test is skipped."""
     cv2 = pytest.importorskip("cv2")
     _, _, onnx_file, _ = conditional_export
     sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
