@@ -6,7 +6,7 @@ Written as a third-party plugin would be (public ``ganzoo`` API only, torch impo
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.4")
+ganzoo.require_api("1.6")
 
 
 def build_generator(params: dict):

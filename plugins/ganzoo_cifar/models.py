@@ -4,7 +4,7 @@ Class-conditional (``num_classes`` given), D adds a projection term (Miyato & Ko
 the inner product of a class embedding with its globally summed features. G takes the class
 in one of two ways (``cond``): ``bn`` (the default), conditional BatchNorm (every BatchNorm
 loses its own scale and shift and a per-class one, :class:`ClassAffine`, follows it; the
-normalisation still folds into the layer before it at export), or ``concat``, a class
+normalisation still folds into the layer before it at export; ``ganzoo.layers``), or ``concat``, a class
 embedding (``nz`` wide) concatenated to z, which was measured to make G ignore z (README
 "Class-conditional"). Without ``num_classes`` the modules are exactly the unconditional ones.
 """
@@ -12,30 +12,7 @@ embedding (``nz`` wide) concatenated to z, which was measured to make G ignore z
 import torch
 from torch import nn
 
-
-class ClassAffine(nn.Module):
-    """Per-class scale and shift after an affine-free BatchNorm: together, conditional BatchNorm.
-
-    (N, C) or (N, C, H, W), (N,) -> the same shape. Scale N(1, 0.02) and shift 0 at init, so
-    the classes differ from the first step."""
-
-    def __init__(self, channels: int, num_classes: int):
-        super().__init__()
-        self.scale = nn.Embedding(num_classes, channels)  # (N,) -> (N, C)
-        self.shift = nn.Embedding(num_classes, channels)
-        nn.init.normal_(self.scale.weight, 1.0, 0.02)
-        nn.init.zeros_(self.shift.weight)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        view = (x.shape[0], x.shape[1]) + (1,) * (x.dim() - 2)
-        return x * self.scale(y).view(view) + self.shift(y).view(view)
-
-
-def _apply(stage: nn.Sequential, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Run a Sequential whose ClassAffine layers also take the class ids."""
-    for layer in stage:
-        h = layer(h, y) if isinstance(layer, ClassAffine) else layer(h)
-    return h
+from ganzoo.layers import ClassAffine, run_with_classes
 
 
 class Generator(nn.Module):
@@ -80,9 +57,9 @@ class Generator(nn.Module):
         if self.cond != "bn":
             x = self.fc(z).view(z.shape[0], self.ngf, self.base, self.base)
             return self.to_rgb(self.blocks(x))
-        x = _apply(self.fc, z, y).view(z.shape[0], self.ngf, self.base, self.base)
+        x = run_with_classes(self.fc, z, y).view(z.shape[0], self.ngf, self.base, self.base)
         for block in self.blocks:
-            x = _apply(block, x, y)
+            x = run_with_classes(block, x, y)
         return self.to_rgb(x)
 
 

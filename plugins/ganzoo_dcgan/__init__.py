@@ -8,7 +8,7 @@ time (the builders import ``.models`` when called). Copy it to start your own ar
 import ganzoo
 from ganzoo import ArchitectureSpec, Param, hookimpl
 
-ganzoo.require_api("1.4")
+ganzoo.require_api("1.6")
 
 
 def build_generator(params: dict):

@@ -8,7 +8,7 @@ the inner product of a class embedding with D's mean-pooled last feature map, to
 unconditional logit. G takes the class in one of two ways (``cond``):
 
 - ``bn`` (the default): conditional BatchNorm. Each BatchNorm loses its own scale and shift
-  and a per-class one (:class:`ClassAffine`) follows it; ``z`` alone is the input. The
+  and a per-class one (``ganzoo.layers.ClassAffine``) follows it; ``z`` alone is the input. The
   normalisation still folds into the ConvTranspose before it at export; only the per-class
   scale and shift (a Gather, Mul and Add) stay in the graph.
 - ``concat``: a learned class embedding (``nz`` wide) concatenated to ``z``.
@@ -23,6 +23,8 @@ import math
 
 import torch
 from torch import nn
+
+from ganzoo.layers import ClassAffine, run_with_classes
 
 
 def _depth(image_size: int) -> int:
@@ -40,23 +42,6 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
-
-
-class ClassAffine(nn.Module):
-    """Per-class scale and shift after an affine-free BatchNorm: together, conditional BatchNorm.
-
-    (N, C, H, W), (N,) -> (N, C, H, W). Initialised like DCGAN's BatchNorm (scale N(1, 0.02),
-    shift 0) for every class."""
-
-    def __init__(self, channels: int, num_classes: int):
-        super().__init__()
-        self.scale = nn.Embedding(num_classes, channels)  # (N,) -> (N, C)
-        self.shift = nn.Embedding(num_classes, channels)
-        nn.init.normal_(self.scale.weight, 1.0, 0.02)
-        nn.init.zeros_(self.shift.weight)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x * self.scale(y)[:, :, None, None] + self.shift(y)[:, :, None, None]
 
 
 class Generator(nn.Module):
@@ -94,9 +79,7 @@ class Generator(nn.Module):
             h = torch.cat([h, self.embed(y)[:, :, None, None]], dim=1)  # (N, 2 nz, 1, 1)
         if self.cond != "bn":
             return self.main(h)
-        for layer in self.main:
-            h = layer(h, y) if isinstance(layer, ClassAffine) else layer(h)
-        return h
+        return run_with_classes(self.main, h, y)
 
 
 def _conv(norm: str, cin: int, cout: int, k: int, s: int, p: int) -> nn.Module:
