@@ -46,12 +46,15 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
                 p.fill_(0.5)
 
 
-def make_run(root: Path, arch: str, *, ema: bool = False, seed: int = 0, conditional: bool = False) -> Path:
+def make_run(root: Path, arch: str, *, ema: bool = False, seed: int = 0, conditional: bool = False,
+             extra: tuple[str, ...] = ()) -> Path:
     """A run directory for ``arch`` at tiny sizes; with ``ema``, last.pt also holds different EMA weights;
-    ``conditional``: class-conditional on the three shapes, as a training run on shapes records it."""
+    ``conditional``: class-conditional on the three shapes, as a training run on shapes records it;
+    ``extra``: more ``--set`` items (architecture parameters)."""
     registry = load_registry()
     tiny = TINY_ARCHS[arch]
     items = tuple(i for i in tiny["set"] if not i.startswith("conditional=")) + (f"conditional={str(conditional).lower()}",)
+    items += tuple(extra)
     config = resolve_config(registry, arch=arch, data="shapes", flags={"image_size": tiny["image_size"], "steps": 1},
                             set_items=items)
     if conditional:

@@ -43,6 +43,25 @@ def test_shapes_at_every_supported_size(name, size):
     assert torch.isfinite(logits).all()
 
 
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_dcgan_nearest_upsampling_replaces_every_strided_transpose(size):
+    spec = load_registry().architecture("dcgan")
+    params = {**_small_params(spec, size), "upsample": "nearest"}
+    g = build_generator(spec, params)
+    transposed = [m for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.stride for m in transposed] == [(1, 1)]  # only the 1x1 -> 4x4 projection of z is left
+    ups = [m for m in g.modules() if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == int(size).bit_length() - 3 and all(u.mode == "nearest" for u in ups)  # 4 -> size
+    images = g(torch.randn(2, spec.latent_size))
+    assert images.shape == (2, 3, size, size)
+    # nearest upsampling: every output pixel of a 3x3 conv sees the same number of weights, so a
+    # constant feature map stays constant away from the border (a ConvTranspose 4/2/1 would tile it)
+    layer = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), g.main[-2])
+    with torch.no_grad():
+        out = layer(torch.ones(1, layer[1].in_channels, 6, 6))[0, :, 1:-1, 1:-1]
+    assert torch.allclose(out, out[:, :1, :1].expand_as(out), atol=1e-6)
+
+
 def test_dcgan_init_follows_the_paper():
     spec = load_registry().architecture("dcgan")
     g = build_generator(spec, {"nz": 100, "image_size": 64, "ngf": 64, "ndf": 64, "dropout": 0.0})

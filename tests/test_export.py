@@ -41,9 +41,9 @@ def test_folding_leaves_what_it_cannot_fold():
     assert n == 0 and isinstance(folded[2], nn.BatchNorm2d)
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "cifar"])
-def test_export_writes_a_self_describing_checked_file(tmp_path, cli, arch):
-    run = make_run(tmp_path, arch)
+@pytest.mark.parametrize("arch,extra", [("dcgan", ()), ("dcgan", ("upsample=nearest",)), ("cifar", ())])
+def test_export_writes_a_self_describing_checked_file(tmp_path, cli, arch, extra):
+    run = make_run(tmp_path, arch, extra=extra)
     out = tmp_path / "gen.onnx"
     result = cli("export", str(run), "--onnx", str(out))
     assert result.exit_code == 0, result.output
@@ -53,6 +53,9 @@ def test_export_writes_a_self_describing_checked_file(tmp_path, cli, arch):
     model = onnx.load(str(out))
     onnx.checker.check_model(model)
     assert not any(node.op_type == "BatchNormalization" for node in model.graph.node)
+    if extra:  # upsample=nearest: Resize + Conv (BatchNorm folded into the Conv), no ConvTranspose
+        ops = {node.op_type for node in model.graph.node}
+        assert "Resize" in ops and "ConvTranspose" not in ops, ops
     assert [i.name for i in model.graph.input] == ["z"] and [o.name for o in model.graph.output] == ["images"]
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18

@@ -21,7 +21,7 @@ def test_short_run_writes_the_run_directory(cli, tmp_path):
 
     config = json.loads((out / "config.json").read_text())
     assert config["arch"] == "dcgan" and config["data"] == "shapes"
-    assert config["arch_params"] == {"ngf": 8, "ndf": 8, "dropout": 0.0, "norm": "spectral", "cond": "bn"}
+    assert config["arch_params"] == {"ngf": 8, "ndf": 8, "dropout": 0.0, "norm": "spectral", "cond": "bn", "upsample": "transpose"}
     assert config["data_params"]["count"] == 256
     assert (config["steps"], config["epochs"], config["seed"], config["lr_g"], config["beta2"]) == (6, None, 7, 0.001, 0.99)
     assert config["ganzoo_version"]

@@ -18,7 +18,8 @@ def build_generator(params: dict):
     return Generator(nz=params["nz"], ngf=params["ngf"], image_size=params["image_size"],
                      num_classes=params.get("num_classes"),
                      # a conditional run configured before the cond parameter existed concatenated
-                     cond=params.get("cond", "concat"))
+                     cond=params.get("cond", "concat"),
+                     upsample=params.get("upsample", "transpose"))
 
 
 def build_discriminator(params: dict):
@@ -47,6 +48,9 @@ def ganzoo_register_architectures(register):
                 "norm": Param("spectral", "discriminator normalization", choices=("batch", "spectral", "none")),
                 "cond": Param("bn", "how a conditional G takes the class: conditional BatchNorm, or an embedding "
                                     "concatenated to z (measured to ignore z)", choices=("bn", "concat")),
+                "upsample": Param("transpose", "how G doubles the resolution: stride-2 ConvTranspose (the paper's) or "
+                                               "nearest-neighbour upsampling + 3x3 conv (no checkerboard)",
+                                  choices=("transpose", "nearest")),
             },
             # --set conditional=true: the class in G's BatchNorm (cond), a projection head in D
             conditional="optional",

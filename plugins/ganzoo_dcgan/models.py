@@ -1,7 +1,8 @@
 """DCGAN networks for square images of size 2**k (k >= 4).
 
 The generator starts from a 4x4 map and doubles the resolution with each stride-2
-ConvTranspose; the discriminator mirrors it with stride-2 convolutions.
+ConvTranspose (``upsample=transpose``, the paper's) or with nearest-neighbour upsampling and a
+3x3 convolution (``upsample=nearest``); the discriminator mirrors it with stride-2 convolutions.
 
 Class-conditional (``num_classes`` given), D adds a projection term (Miyato & Koyama 2018),
 the inner product of a class embedding with D's mean-pooled last feature map, to its
@@ -44,12 +45,24 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _up(upsample: str, cin: int, cout: int, bias: bool) -> list[nn.Module]:
+    """(N, cin, s, s) -> (N, cout, 2s, 2s): a stride-2 4x4 ConvTranspose (the paper's), or
+    nearest-neighbour upsampling then a 3x3 convolution (Odena et al. 2016, "Deconvolution and
+    checkerboard artifacts": every output pixel sees the same number of weights, so no
+    checkerboard texture)."""
+    if upsample == "transpose":
+        return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias)]
+
+
 class Generator(nn.Module):
     def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, num_classes: int | None = None,
-                 cond: str = "bn"):
+                 cond: str = "bn", upsample: str = "transpose"):
         super().__init__()
         if cond not in ("bn", "concat"):
             raise ValueError(f"cond must be bn or concat, got {cond!r}")
+        if upsample not in ("transpose", "nearest"):
+            raise ValueError(f"upsample must be transpose or nearest, got {upsample!r}")
         self.nz = nz
         self.cond = cond if num_classes else None
         depth = _depth(image_size)
@@ -65,10 +78,10 @@ class Generator(nn.Module):
         layers = [nn.ConvTranspose2d(zin, ch, 4, 1, 0, bias=False), *norm(ch), nn.ReLU(True)]
         for _ in range(depth - 1):
             # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), *norm(ch // 2), nn.ReLU(True)]
+            layers += [*_up(upsample, ch, ch // 2, bias=False), *norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         # (N, ngf, size/2, size/2) -> (N, 3, size, size)
-        layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*_up(upsample, ch, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
         self.embed = nn.Embedding(num_classes, nz) if self.cond == "concat" else None  # (N,) -> (N, nz)
