@@ -53,9 +53,9 @@ def test_export_writes_a_self_describing_checked_file(tmp_path, cli, arch, extra
     model = onnx.load(str(out))
     onnx.checker.check_model(model)
     assert not any(node.op_type == "BatchNormalization" for node in model.graph.node)
-    if extra:  # upsample=nearest: Resize + Conv (BatchNorm folded into the Conv), no ConvTranspose
-        ops = {node.op_type for node in model.graph.node}
-        assert "Resize" in ops and "ConvTranspose" not in ops, ops
+    if extra:  # upsample=nearest: Resize + Conv (BatchNorm folded into the Conv); one ConvTranspose left, z -> 4x4
+        ops = [node.op_type for node in model.graph.node]
+        assert (ops.count("ConvTranspose"), ops.count("Resize")) == (1, 3), ops  # 4 -> 8 -> 16 -> 32
     assert [i.name for i in model.graph.input] == ["z"] and [o.name for o in model.graph.output] == ["images"]
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
@@ -223,3 +223,18 @@ def test_an_opset_the_converter_misses_fails_in_one_line_and_writes_nothing(tmp_
     assert "could not convert the graph to opset 99" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dcgan-run"]
+
+
+def test_opencv_dnn_runs_a_nearest_upsampling_export_like_onnxruntime(tmp_path, cli):
+    """upsample=nearest emits Resize nodes: plain ONNX that OpenCV's DNN module (a second runtime)
+    runs too. OpenCV is a test dependency only (the dev extra); without ``cv2`` the test is skipped."""
+    cv2 = pytest.importorskip("cv2")
+    run = make_run(tmp_path, "dcgan", extra=("upsample=nearest",))
+    out = tmp_path / "gen.onnx"
+    assert cli("export", str(run), "--onnx", str(out)).exit_code == 0
+    z = np.random.default_rng(2).standard_normal((5, json.loads((run / "config.json").read_text())["nz"]), dtype=np.float32)
+    want = _session(out).run(None, {"z": z})[0]  # (5, 3, 32, 32)
+    net = cv2.dnn.readNetFromONNX(str(out))
+    net.setInput(z, "z")
+    got = net.forward()
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
