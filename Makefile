@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import ganzoo, torch, onnxruntime"
 	touch $@
 
-# The main job on the embedded shapes dataset (5-6 minutes on a quiet 2-core CPU, up to ~15 on a slow one): train a
+# The main job on the embedded shapes dataset (22 minutes measured on a slow 2-core CPU; see README "Measured"): train a
 # small DCGAN with the default recipe (spectral-norm D, hinge loss, beta1 0, 2 D updates a step, EMA of G, DiffAugment
 # translation) and nearest-neighbour upsampling in G (measured cleaner than ConvTranspose on shapes: README "Measured"),
 # export the generator to ONNX, and generate 1,000 images from the ONNX file with onnxruntime.
