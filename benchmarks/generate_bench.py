@@ -7,8 +7,8 @@
 
 The networks are the reference ones of ANCHORS.md, built through ganzoo's own plugins:
 dcgan64 (nz 100, ngf 64, 64x64, 0.209 GFLOP/image) and cifar32 (nz 256, ngf 128, 32x32,
-0.234 GFLOP/image), plus dcgan64-nearest (``upsample=nearest``, 0.469 GFLOP/image), with random weights and BatchNorm statistics (speed does not depend on
-training). The ONNX files come from ganzoo's exporter (BatchNorm folded, self-checked).
+0.234 GFLOP/image), plus dcgan64-nearest (``upsample=nearest``, 0.469 GFLOP/image), with
+random weights and BatchNorm statistics (speed does not depend on training). The ONNX files come from ganzoo's exporter (BatchNorm folded, self-checked).
 
 Variants (each timed as the median of --repeats batches after --warmup, CUDA-synchronised):
 - torch eager fp32: the naive baseline (on CUDA with PyTorch's defaults, TF32 convs allowed);

@@ -24,6 +24,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,10 @@ def to_input(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1  # (N, 3, S, S) in [-1, 1]
 
 
-def train_judge(size: int) -> tuple[nn.Module, nn.Module, float]:
+def train_judge(size: int, steps: int = 1500) -> tuple[nn.Module, nn.Module, float]:
+    """(features, head, held-out accuracy): the judge trained for ``steps`` batches of 64 real
+    shapes of ``size`` px (seed 123; the last 512 held out). The caller decides what accuracy is
+    enough (``tests/test_conditional_quality.py`` uses it at 16 px too)."""
     torch.manual_seed(0)
     features = nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, S/2, S/2)
@@ -52,7 +56,7 @@ def train_judge(size: int) -> tuple[nn.Module, nn.Module, float]:
     x, y = to_input(real.images), torch.from_numpy(real.labels)
     opt = torch.optim.Adam([*features.parameters(), *head.parameters()], lr=3e-3)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(1500):
+    for _ in range(steps):
         idx = torch.randint(0, 3584, (64,), generator=gen)
         loss = nn.functional.cross_entropy(head(features(x[idx])), y[idx])
         opt.zero_grad()
@@ -61,8 +65,6 @@ def train_judge(size: int) -> tuple[nn.Module, nn.Module, float]:
     features.eval()
     with torch.no_grad():
         held_out = (head(features(x[3584:])).argmax(1) == y[3584:]).float().mean().item()
-    if held_out < 0.95:
-        raise SystemExit(f"the judge only gets {held_out:.3f} on held-out real shapes")
     return features, head, held_out
 
 
@@ -81,30 +83,33 @@ def main() -> None:
 
     size = json.loads((args.runs[0] / "config.json").read_text())["image_size"]
     features, head, held_out = train_judge(size)
+    if held_out < 0.95:
+        raise SystemExit(f"the judge only gets {held_out:.3f} on held-out real shapes")
     real, _ = judge(features, head, render_shapes(count=1000, image_size=size, kinds=KINDS, seed=999).images)
     real2, _ = judge(features, head, render_shapes(count=1000, image_size=size, kinds=KINDS, seed=998).images)
+    fd_real = round(fid(real, real2), 2)
     rows = []
     for run in args.runs:
         config = json.loads((run / "config.json").read_text())
         if config["image_size"] != size:
             raise SystemExit(f"{run}: {config['image_size']} px, the first run is {size} px")
-        npy = run / "shapes_quality_samples.npy"
-        subprocess.run([sys.executable, "-m", "ganzoo", "generate", str(run), "--num", str(args.num), "--seed", "0",
-                        "--out", str(npy), "--force", "--no-progress"], check=True)
-        fake, probs = judge(features, head, np.load(npy))
-        npy.unlink()
+        with tempfile.TemporaryDirectory() as tmp:  # nothing is written into the user's run directory
+            npy = Path(tmp) / "samples.npy"
+            subprocess.run([sys.executable, "-m", "ganzoo", "generate", str(run), "--num", str(args.num), "--seed", "0",
+                            "--out", str(npy), "--no-progress"], check=True)
+            fake, probs = judge(features, head, np.load(npy))
         shares = np.bincount(probs.argmax(1), minlength=len(KINDS)) / len(probs)
         rows.append({"run": str(run), "arch_params": config["arch_params"], "steps": config.get("steps"),
                      "fd": round(fid(real, fake), 2), "shares": dict(zip(KINDS, np.round(shares, 3).tolist())),
                      "confidence": round(float(probs.max(1).mean()), 3)})
-    print(f"shape judge: {held_out:.3f} held out; real vs real fd {fid(real, real2):.2f}; {size} px, {args.num} samples a run")
+    print(f"shape judge: {held_out:.3f} held out; real vs real fd {fd_real:.2f}; {size} px, {args.num} samples a run")
     print(f"{'run':40s} {'fd':>7s}  {'circle':>6s} {'square':>6s} {'triangle':>8s}  {'confidence':>10s}")
     for r in rows:
         s = r["shares"]
         print(f"{r['run']:40s} {r['fd']:7.2f}  {s['circle']:6.3f} {s['square']:6.3f} {s['triangle']:8.3f}  {r['confidence']:10.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-                                    "judge_held_out": held_out, "fd_real": round(fid(real, real2), 2), "runs": rows}, indent=2) + "\n")
+                                    "judge_held_out": held_out, "fd_real": fd_real, "runs": rows}, indent=2) + "\n")
     print(f"JSON: {args.out}")
 
 

@@ -52,6 +52,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import load_benchmark
 from ganzoo.train.collapse import diversity
 from ganzoo_shapes.render import render_shapes
 
@@ -63,33 +64,15 @@ TRAIN = ["--arch", "biggan", "--data", "shapes", "--image-size", str(SIZE), "--s
          "--beta2", "0.9", "--set", "n_critic=2", "--set", "ema_start=300", "--set", "ema_decay=0.99", "--no-progress"]
 
 
-def to_input(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1  # (N, 3, S, S)
+# The judge is benchmarks/shapes_quality.py's (the same CNN, here at 16 px and 400 steps)
+_shapes_quality = load_benchmark("shapes_quality")
+to_input = _shapes_quality.to_input
 
 
 def train_judge() -> nn.Module:
-    torch.manual_seed(0)
-    judge = nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 8, 8)
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 4, 4)
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (N, 64)
-        nn.Linear(64, 3),
-    )
-    real = render_shapes(count=4096, image_size=SIZE, kinds=KINDS, seed=123)
-    x, y = to_input(real.images), torch.from_numpy(real.labels)
-    opt = torch.optim.Adam(judge.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(400):
-        idx = torch.randint(0, 3584, (64,), generator=gen)
-        loss = nn.functional.cross_entropy(judge(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    judge.eval()
-    with torch.no_grad():
-        held_out = (judge(x[3584:]).argmax(1) == y[3584:]).float().mean().item()
+    features, head, held_out = _shapes_quality.train_judge(SIZE, steps=400)
     assert held_out >= 0.9, f"the judge itself only gets {held_out:.2f} on real shapes"
-    return judge
+    return nn.Sequential(features, head).eval()
 
 
 @pytest.mark.slow
