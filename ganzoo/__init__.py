@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 #: Version of the plugin API (hooks + spec dataclasses), "MAJOR.MINOR". The minor number grows
 #: when something is added (a hook, an optional spec field); the major number changes only when
 #: an existing plugin could break. Plugins check it with ``ganzoo.require_api("1.0")``.
-API_VERSION = "1.6"
+API_VERSION = "1.7"
 # 1.1: Param(min=, max=)
 # 1.2: ganzoo_register_extractors, ExtractorSpec (evaluation)
 # 1.3 (class-conditional): ArchitectureSpec(conditional="never"|"optional"|"always"), builders get
@@ -20,6 +20,7 @@ API_VERSION = "1.6"
 #      ganzoo.find_images and ganzoo.IMAGE_EXTENSIONS (the one image-folder walker)
 # 1.5: training parameter ema_bn ("standing" | "copy": the EMA generator's BatchNorm statistics)
 # 1.6: ganzoo.layers (ClassAffine, run_with_classes: conditional BatchNorm that folds at export)
+# 1.7: training parameter r1 (R1 gradient penalty on real images, any loss)
 
 
 def require_api(version: str) -> None:

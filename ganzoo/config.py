@@ -32,6 +32,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "loss": "bce",
     "n_critic": 1,
     "label_smoothing": 0.0,
+    "r1": 0.0,
     "ema": False,
     "ema_decay": 0.999,
     "ema_start": 0,
@@ -48,7 +49,7 @@ SETTABLE = {
     "lr_g": Param(2e-4), "lr_d": Param(2e-4), "beta1": Param(0.5), "beta2": Param(0.999),
     "loss": Param("bce"), "epochs": Param(None, type=int), "steps": Param(None, type=int),
     "sample_every": Param(None, type=int), "checkpoint_every": Param(None, type=int),
-    "n_critic": Param(1), "label_smoothing": Param(0.0), "ema": Param(False),
+    "n_critic": Param(1), "label_smoothing": Param(0.0), "r1": Param(0.0, min=0.0), "ema": Param(False),
     "ema_decay": Param(0.999), "ema_start": Param(0, min=0),
     "ema_bn": Param("standing", choices=("standing", "copy")), "conditional": Param(False), "amp": Param("auto", choices=("auto", "off", "bf16", "fp16")),
     "channels_last": Param(False), "log_every": Param(10),
@@ -91,6 +92,8 @@ class TrainConfig:
     cache_dir: str | None = None
     n_critic: int = 1
     label_smoothing: float = 0.0
+    # R1 penalty weight gamma: D loss += gamma / 2 * E ||grad_x D(x)||^2 on real images (0 = off)
+    r1: float = 0.0
     ema: bool = False
     ema_decay: float = 0.999
     # EMA of G from this step on (before it, the average just follows the weights)
@@ -346,7 +349,7 @@ def validate(config: TrainConfig, arch_spec) -> None:
     for key, value in positive.items():
         if value is None or value <= 0:
             raise UsageError(f"{key.replace('_', '-')} must be a positive integer, got {value}")
-    for key in ("lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "ema_decay", "zoom", "shear", "translate"):
+    for key in ("lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "r1", "ema_decay", "zoom", "shear", "translate"):
         if not math.isfinite(getattr(config, key)):
             raise UsageError(f"{key.replace('_', '-') if key.startswith('lr') else key} must be a finite number, "
                              f"got {getattr(config, key)}")
@@ -358,6 +361,8 @@ def validate(config: TrainConfig, arch_spec) -> None:
             raise UsageError(f"{key} must be in [0, 1)")
     if not 0 <= config.label_smoothing < 1:
         raise UsageError("label_smoothing must be in [0, 1)")
+    if config.r1 < 0:
+        raise UsageError(f"r1 must be 0 (off) or a positive penalty weight, got {config.r1}")
     if config.on_collapse not in ("warn", "stop"):
         raise UsageError(f"on_collapse must be warn or stop, got {config.on_collapse!r}")
     if not 0 < config.ema_decay < 1:

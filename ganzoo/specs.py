@@ -26,6 +26,7 @@ HYPERPARAMETERS = frozenset(
         "epochs", "steps", "sample_every", "checkpoint_every", "n_critic", "label_smoothing",
         "ema", "ema_decay", "ema_start", "amp", "channels_last",
         "ema_bn",  # plugin API 1.5
+        "r1",  # plugin API 1.7
         # class-conditional training (plugin API 1.2, see ArchitectureSpec.conditional)
         "conditional",
         # data augmentation (ganzoo.data.augment): feed-side on real images, DiffAugment on both

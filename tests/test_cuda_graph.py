@@ -35,6 +35,7 @@ OK = dict(loss_name="bce", loss_capturable=True, arch_name="dcgan", arch_captura
     ("auto", CUDA, {"amp": "fp16"}, "amp=fp16 (the gradient scaler syncs with the CPU; amp=bf16 can be captured)"),
     ("auto", CUDA, {"penalty": True, "loss_name": "wgan-gp", "loss_capturable": False},
      "loss 'wgan-gp' has a gradient penalty (a double backward)"),
+    ("auto", CUDA, {"r1": True}, "r1 is on (the R1 penalty is a double backward)"),
     ("auto", CUDA, {"diffaugment": "color,translation"}, "DiffAugment is on"),
     ("true", CUDA, {"loss_name": "mine", "loss_capturable": False}, "loss 'mine' is not declared capturable"),
     ("auto", CUDA, {"arch_name": "theirs", "arch_capturable": False}, "architecture 'theirs' is not declared capturable"),

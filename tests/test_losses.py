@@ -74,3 +74,36 @@ def test_each_loss_trains_through_the_cli(cli, tmp_path, name):
     assert [r["step"] for r in records] == [1, 2]
     assert all(torch.isfinite(torch.tensor([r["loss_d"], r["loss_g"]])).all() for r in records)
     assert "gp" not in records[-1]
+
+
+def test_r1_is_the_squared_gradient_norm_at_real_images():
+    """R1 of a linear D(x) = <w, x> + b is ||w||^2 for every image, whatever the image."""
+    from types import SimpleNamespace
+
+    from ganzoo.train.loop import Trainer
+
+    D = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
+    trainer = SimpleNamespace(D=D, _call=Trainer._call)
+    r1 = Trainer._r1(trainer, torch.randn(5, 3, 4, 4), None)
+    assert torch.allclose(r1, D[1].weight.square().sum())
+    r1.backward()  # and it reaches D's weights (a double backward)
+    assert torch.allclose(D[1].weight.grad, 2 * D[1].weight)
+
+
+def test_r1_through_the_cli_is_logged_and_changes_d(cli, tmp_path):
+    runs = {}
+    for gamma in ("0", "10"):
+        out = tmp_path / f"r1-{gamma}"
+        result = cli("train", *TINY, "--loss", "bce", "--set", f"r1={gamma}", "--set", "norm=none", "--steps", "3",
+                     "--set", "log_every=1", "--sample-every", "100", "--out", str(out))
+        assert result.exit_code == 0, result.output
+        runs[gamma] = out
+    records = read_metrics(runs["10"] / "metrics.jsonl")
+    assert all(r["r1"] > 0 for r in records)
+    assert "r1" not in read_metrics(runs["0"] / "metrics.jsonl")[-1]
+    from ganzoo.checkpoint import load_checkpoint
+
+    a, b = (load_checkpoint(runs[g] / "checkpoints" / "last.pt")["discriminator"] for g in ("0", "10"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the penalty reached D's update
+    bad = cli("train", *TINY, "--set", "r1=-1", "--steps", "1", "--out", str(tmp_path / "bad"))
+    assert bad.exit_code == 2 and "r1" in bad.output and "Traceback" not in bad.output

@@ -16,9 +16,9 @@ from ganzoo.train.metrics import read_metrics
 from conftest import TINY
 
 # Every piece of state that resume must restore: Adam moments, EMA, dropout's RNG (D), the
-# penalty's RNG (wgan-gp), several D batches per step, and epoch boundaries (48 / 16 = 3
+# penalty's RNG (wgan-gp; R1 on top of it), several D batches per step, and epoch boundaries (48 / 16 = 3
 # batches an epoch; 6 steps x 2 batches cross four of them, one at the resume point).
-PROTOCOL = ["--loss", "wgan-gp", "--set", "n_critic=2", "--set", "dropout=0.2", "--set", "ema=true",
+PROTOCOL = ["--loss", "wgan-gp", "--set", "r1=1", "--set", "n_critic=2", "--set", "dropout=0.2", "--set", "ema=true",
             "--beta1", "0.0", "--beta2", "0.9", "--seed", "3", "--set", "count=48",
             "--sample-every", "100", "--checkpoint-every", "100"]
 
@@ -49,7 +49,7 @@ def test_six_steps_equal_three_then_resume_to_six(cli, tmp_path, extra):
     records = read_metrics(twice / "metrics.jsonl")
     steps = [r["step"] for r in records]
     assert steps == sorted(set(steps)) and steps[-1] == 6
-    assert all(r["gp"] >= 0 for r in records)  # the gradient penalty is logged
+    assert all(r["gp"] >= 0 and r["r1"] > 0 for r in records)  # both penalties are logged
 
 
 CHILD = textwrap.dedent("""

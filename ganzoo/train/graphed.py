@@ -29,7 +29,7 @@ CUDA RNG state still advances with every replay.
 
 What is not captured (a one-line notice, then the eager step): the CPU, several processes (DDP's
 all-reduce hooks), ``accumulate`` > 1, ``amp=fp16`` (GradScaler reads the scale back to the CPU),
-a loss with a penalty (wgan-gp: a double backward), DiffAugment, and any loss or architecture
+a loss with a penalty (wgan-gp: a double backward), the R1 penalty (r1), DiffAugment, and any loss or architecture
 whose spec does not declare ``capturable=True``: a network that reads a value back to the CPU
 (``.item()``), changes shape, or branches on data cannot be replayed. ``cuda_graph=true`` on the
 CPU is a notice, not an error: a run's config moves between machines with its checkpoints, and
@@ -64,8 +64,8 @@ class Plan:
 
 
 def plan(setting: str, device: torch.device, *, world_size: int = 1, accumulate: int = 1, amp: str = "off",
-         diffaugment: str = "", penalty: bool = False, loss_name: str = "", loss_capturable: bool = False,
-         arch_name: str = "", arch_capturable: bool = False) -> Plan:
+         diffaugment: str = "", penalty: bool = False, r1: bool = False, loss_name: str = "",
+         loss_capturable: bool = False, arch_name: str = "", arch_capturable: bool = False) -> Plan:
     """Decide from the run's settings alone (no CUDA needed). ``amp`` is the resolved precision."""
     if setting not in SETTINGS:
         raise ValueError(f"cuda_graph must be one of {', '.join(SETTINGS)}, not {setting!r}")
@@ -77,6 +77,7 @@ def plan(setting: str, device: torch.device, *, world_size: int = 1, accumulate:
         (accumulate > 1, f"accumulate={accumulate}"),
         (amp == "fp16", "amp=fp16 (the gradient scaler syncs with the CPU; amp=bf16 can be captured)"),
         (penalty, f"loss {loss_name!r} has a gradient penalty (a double backward)"),
+        (r1, "r1 is on (the R1 penalty is a double backward)"),
         (bool(diffaugment), "DiffAugment is on"),
         (not loss_capturable, f"loss {loss_name!r} is not declared capturable"),
         (not arch_capturable, f"architecture {arch_name!r} is not declared capturable"),

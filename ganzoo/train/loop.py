@@ -90,6 +90,7 @@ class StepStats:
     acc_real: torch.Tensor  # fraction of real images D calls real (logit > 0)
     acc_fake: torch.Tensor  # fraction of fakes D calls fake (logit < 0)
     gp: torch.Tensor | None = None  # the gradient penalty, for losses that have one
+    r1: torch.Tensor | None = None  # E ||grad_x D(x)||^2 on real images, when --set r1 is on
 
 
 def make_adam(model: torch.nn.Module, lr: float, betas: tuple[float, float], device: torch.device,
@@ -128,7 +129,7 @@ class Trainer:
         self.precision = Precision(config.amp, device, config.batch_size)
         graph = plan(config.cuda_graph, device, world_size=self.dist.world_size, accumulate=config.accumulate,
                      amp=self.precision.mode, diffaugment=config.diffaugment,
-                     penalty=getattr(self.loss, "penalty", None) is not None, loss_name=loss_spec.name,
+                     penalty=getattr(self.loss, "penalty", None) is not None, r1=config.r1 > 0, loss_name=loss_spec.name,
                      loss_capturable=loss_spec.capturable, arch_name=arch.name, arch_capturable=arch.capturable)
         if graph.notice and self.dist.is_main:
             (log.warning if config.cuda_graph == "true" else log.info)(graph.notice)
@@ -204,7 +205,7 @@ class Trainer:
         cfg, G, D, amp = self.config, self.G_step, self.D_step, self.precision
         B, A = cfg.batch_size, cfg.accumulate
         penalty = getattr(self.loss, "penalty", None)
-        gp = None
+        gp = r1 = None
 
         # Phase 1: discriminator, n_critic updates on real and generated batches (A micro-batches each).
         for k in range(cfg.n_critic):
@@ -230,6 +231,10 @@ class Trainer:
                         D_real = functools.partial(self.D, y=y_real) if self.conditional else self.D
                         loss_d = loss_d + penalty(D_real, real, fake.detach().float())
                         gp = getattr(self.loss, "last_penalty", None)
+                    if cfg.r1 > 0:
+                        r1 = self._r1(real, y_real)
+                        loss_d = loss_d + cfg.r1 / 2 * r1
+                        r1 = r1.detach()
                     amp.backward(loss_d / A if A > 1 else loss_d)
                 zs.append((z, y_fake))
                 losses.append(loss_d.detach())
@@ -266,8 +271,18 @@ class Trainer:
                 loss_d=loss_d.detach().float(), loss_g=loss_g.detach().float(),
                 d_real=torch.sigmoid(real_logits).mean(), d_fake=torch.sigmoid(fake_logits).mean(),
                 acc_real=(real_logits > 0).float().mean(), acc_fake=(fake_logits < 0).float().mean(),
-                gp=gp,
+                gp=gp, r1=r1,
             )
+
+    def _r1(self, real: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 over real images, un-augmented; the
+        step adds r1 / 2 times it to D's loss. Like wgan-gp's penalty it runs in fp32 (a double
+        backward in fp16 would underflow) and on the unwrapped D. Cost: one more D forward and a
+        double backward per D update (README "The default recipe" has the measured price)."""
+        x = real.detach().float().requires_grad_(True)  # (B, 3, S, S)
+        scores = self._call(self.D, x, y).view(-1).float()  # (B,)
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)  # (B, 3, S, S)
+        return grad.float().square().sum(dim=(1, 2, 3)).mean()
 
     # ---------------------------------------------------------------- the loop
     def fit(self, progress: bool = True) -> None:

@@ -13,7 +13,7 @@ from ganzoo.fileio import atomic_path
 
 # (metric, panel): losses on the left, D's view of real and fake on the right.
 _PANELS = (
-    ("Losses", ("loss_d", "loss_g", "gp")),
+    ("Losses", ("loss_d", "loss_g", "gp", "r1")),
     ("Discriminator", ("d_real", "d_fake", "d_accuracy")),
 )
 
