@@ -35,6 +35,9 @@ from ganzoo.eval.metrics import FeatureSet, fid
 from ganzoo_shapes.render import render_shapes
 
 KINDS = ["circle", "square", "triangle"]
+# the training settings each JSON row records beside arch_params (from the run's config.json)
+RECIPE_KEYS = ("batch_size", "loss", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "r1", "ema", "ema_decay",
+               "diffaugment", "seed")
 
 
 def to_input(pixels: np.ndarray) -> torch.Tensor:
@@ -99,7 +102,8 @@ def main() -> None:
                             "--out", str(npy), "--no-progress"], check=True)
             fake, probs = judge(features, head, np.load(npy))
         shares = np.bincount(probs.argmax(1), minlength=len(KINDS)) / len(probs)
-        rows.append({"run": str(run), "arch_params": config["arch_params"], "steps": config.get("steps"),
+        recipe = {k: config.get(k) for k in RECIPE_KEYS}
+        rows.append({"run": str(run), "arch_params": config["arch_params"], "steps": config.get("steps"), "recipe": recipe,
                      "fd": round(fid(real, fake), 2), "shares": dict(zip(KINDS, np.round(shares, 3).tolist())),
                      "confidence": round(float(probs.max(1).mean()), 3)})
     print(f"shape judge: {held_out:.3f} held out; real vs real fd {fd_real:.2f}; {size} px, {args.num} samples a run")
