@@ -175,6 +175,7 @@ def train(arch, data, preset, set_items, out, resume, no_progress, nproc, **flag
     \b
     Training parameters for --set, besides the flags' own names:
       n_critic=5  label_smoothing=0.1  ema=true  ema_decay=0.999  ema_start=1000
+      r1=10 (R1 gradient penalty on real images, any loss; 0 = off)
       ema_bn=standing|copy (the EMA generator's BatchNorm statistics: recomputed, or G's)
       conditional=true|false (class-conditional architectures, on labelled data)
       amp=auto|off|bf16|fp16  channels_last=true  log_every=10
