@@ -1,9 +1,13 @@
 """The built-in losses: what each one rewards, the WGAN-GP penalty, and a short run with each."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
+from ganzoo.checkpoint import load_checkpoint
+from ganzoo.train.loop import Trainer
 from ganzoo.train.metrics import read_metrics
 
 from conftest import TINY
@@ -78,10 +82,6 @@ def test_each_loss_trains_through_the_cli(cli, tmp_path, name):
 
 def test_r1_is_the_squared_gradient_norm_at_real_images():
     """R1 of a linear D(x) = <w, x> + b is ||w||^2 for every image, whatever the image."""
-    from types import SimpleNamespace
-
-    from ganzoo.train.loop import Trainer
-
     D = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
     trainer = SimpleNamespace(D=D, _call=Trainer._call)
     r1 = Trainer._r1(trainer, torch.randn(5, 3, 4, 4), None)
@@ -101,8 +101,6 @@ def test_r1_through_the_cli_is_logged_and_changes_d(cli, tmp_path):
     records = read_metrics(runs["10"] / "metrics.jsonl")
     assert all(r["r1"] > 0 for r in records)
     assert "r1" not in read_metrics(runs["0"] / "metrics.jsonl")[-1]
-    from ganzoo.checkpoint import load_checkpoint
-
     a, b = (load_checkpoint(runs[g] / "checkpoints" / "last.pt")["discriminator"] for g in ("0", "10"))
     assert any(not torch.equal(a[k], b[k]) for k in a)  # the penalty reached D's update
     bad = cli("train", *TINY, "--set", "r1=-1", "--steps", "1", "--out", str(tmp_path / "bad"))

@@ -282,7 +282,7 @@ class Trainer:
         x = real.detach().float().requires_grad_(True)  # (B, 3, S, S)
         scores = self._call(self.D, x, y).view(-1).float()  # (B,)
         (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)  # (B, 3, S, S)
-        return grad.float().square().sum(dim=(1, 2, 3)).mean()
+        return grad.square().sum(dim=(1, 2, 3)).mean()  # x is fp32, so is its gradient
 
     # ---------------------------------------------------------------- the loop
     def fit(self, progress: bool = True) -> None:
