@@ -118,11 +118,12 @@ def test_conditional_biggan_draws_the_shape_it_is_asked_for(cli, tmp_path):
         out = tmp_path / f"{kind}.npy"
         r = cli("generate", str(run), "--num", "96", "--class", kind, "--out", str(out), "--seed", "1")
         assert r.exit_code == 0, r.output
+        pixels = np.load(out)  # (96, S, S, 3) uint8
         with torch.no_grad():
-            predicted = judge(to_input(np.load(out))).argmax(1)
+            predicted = judge(to_input(pixels)).argmax(1)
         accuracy[kind] = (predicted == k).float().mean().item()
-        spread[kind] = diversity(to_input(np.load(out))) / diversity(to_input(real.images[real.labels == k][:96]))
-        colour[kind] = colour_share(np.load(out))
+        spread[kind] = diversity(to_input(pixels)) / diversity(to_input(real.images[real.labels == k][:96]))
+        colour[kind] = colour_share(pixels)
     print("per-class accuracy of the judge on generated shapes:", accuracy, "within-class diversity:", spread,
           "commonest colour's share:", colour)
     assert min(accuracy.values()) >= 0.5 and np.mean(list(accuracy.values())) >= 0.65, accuracy
