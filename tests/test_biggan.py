@@ -39,6 +39,28 @@ def test_biggan_uses_spectral_norm_hierarchical_z_and_attention(registry):
         spec.build_generator({**params, "attn": 4})
 
 
+def test_minibatch_std_tells_a_collapsed_batch_from_a_varied_one(registry):
+    from ganzoo_biggan.layers import MinibatchStd
+
+    layer = MinibatchStd(4)
+    same = torch.randn(1, 3, 4, 4).repeat(8, 1, 1, 1)  # 8 copies of one sample
+    varied = torch.randn(8, 3, 4, 4)
+    assert layer(same).shape == (8, 4, 4, 4) and torch.equal(layer(same)[:, :3], same)
+    assert layer(same)[:, 3].max() < 1e-3 < 0.5 < layer(varied)[:, 3].min()
+    # groups are samples i, i + 2, i + 4, i + 6 (StyleGAN's layout): make group 0 collapsed, group 1 varied
+    mixed = varied.clone()
+    mixed[0::2] = varied[0]
+    std = layer(mixed)[:, 3, 0, 0]
+    assert std[0::2].max() < 1e-3 and std[1::2].min() > 0.5
+    assert layer(torch.randn(7, 3, 4, 4)).shape == (7, 4, 4, 4)  # 7 does not divide by 4: groups of 1
+
+    spec = registry.architecture("biggan")
+    params = {**architecture_params(spec, 16, {"ch": 4, "attn": 0, "mbstd": 4}), "num_classes": 3}
+    d = spec.build_discriminator(params)
+    assert d.blocks[-1].conv1.in_channels == 4 * 4 + 1  # the std channel enters the last block
+    assert d(varied.repeat(1, 1, 4, 4), torch.zeros(8, dtype=torch.long)).shape == (8,)
+
+
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -30,7 +30,7 @@ def build_discriminator(params: dict):
     from ganzoo_biggan.models import Discriminator
 
     return Discriminator(ch=params["d_ch"] or params["ch"], image_size=params["image_size"],
-                         num_classes=params.get("num_classes"), attn=params["attn"])
+                         num_classes=params.get("num_classes"), attn=params["attn"], mbstd=params["mbstd"])
 
 
 @hookimpl
@@ -48,6 +48,7 @@ def ganzoo_register_architectures(register):
                 "d_ch": Param(0, "discriminator width (0: the same as ch)", min=0),
                 "shared_dim": Param(128, "size of the shared class embedding", min=1),
                 "attn": Param(32, "self-attention at this resolution in G and D (0, or above the image size: none)", min=0),
+                "mbstd": Param(0, "StyleGAN's minibatch-std channel in D over groups of this size (0: off, as BigGAN)", min=0),
             },
             conditional="optional",
             capturable=True,  # plain tensor ops: the training step may be one CUDA graph (cuda_graph)

@@ -1,10 +1,13 @@
-"""BigGAN's building blocks: spectrally normalised layers, conditional BatchNorm, self-attention.
+"""BigGAN's building blocks: spectrally normalised layers, conditional BatchNorm, self-attention
+(and, not BigGAN's, StyleGAN's minibatch standard deviation for D).
 
 Spectral norm is torch's parametrization (``torch.nn.utils.parametrizations.spectral_norm``):
 one power iteration per forward in training mode, none in eval mode, and the vectors are
 buffers, so checkpoints (and exact resume) keep them. ``ganzoo export`` bakes W / sigma into
 plain weights. Every weight starts orthogonal (BigGAN's ``G_init=D_init='ortho'``).
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +76,28 @@ class SelfAttention(nn.Module):
         beta = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # (N, HW, HW/4)
         o = torch.bmm(g, beta.transpose(1, 2)).reshape(n, self.cv, h, w)  # (N, cv, H, W)
         return x + self.gamma * self.o(o)
+
+
+class MinibatchStd(nn.Module):
+    """One extra feature map: how much the samples of a small group differ (Karras et al. 2018).
+
+    The batch is cut into groups of ``group`` samples (sample i in group i mod N/group, as in
+    StyleGAN); each group's standard deviation per feature, averaged over features and pixels,
+    is appended to every member as a constant channel. A batch of fakes that all look alike
+    (one colour, one pose) gets a value near 0 that real batches never have, which D can use
+    against mode collapse. The group shrinks to gcd(N, group) when N does not divide.
+    """
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = math.gcd(n, self.group)
+        y = x.reshape(g, n // g, c, h, w)  # (G, N/G, C, H, W)
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N/G,)
+        return torch.cat([x, std.repeat(g)[:, None, None, None].expand(n, 1, h, w)], dim=1)  # (N, C + 1, H, W)
 
 
 class GBlock(nn.Module):

@@ -6,7 +6,8 @@ Generator: z is split into one chunk per up-block plus one for the first linear 
 its z chunk]; residual up-blocks from 4x4; optional self-attention after the block that
 reaches ``attn`` pixels; BatchNorm-ReLU-conv3-tanh to RGB.
 Discriminator: residual down-blocks, ReLU, global sum pooling, a linear logit plus the
-projection term <embed(y), features> (Miyato & Koyama 2018).
+projection term <embed(y), features> (Miyato & Koyama 2018). ``mbstd`` (not BigGAN's, off by
+default) adds StyleGAN's minibatch standard deviation channel before D's last block.
 Widths are ``ch`` times BigGAN's multipliers per resolution (its 32/64/128 configurations).
 Without ``num_classes`` (``--set conditional=false``) G's BatchNorms are conditioned on the z
 chunks alone and D has no projection term.
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo_biggan.layers import DBlock, GBlock, SelfAttention, sn_conv, sn_embedding, sn_linear
+from ganzoo_biggan.layers import DBlock, GBlock, MinibatchStd, SelfAttention, sn_conv, sn_embedding, sn_linear
 
 # channel multipliers of ch, from the 4x4 input up to the output (BigGAN's G_arch)
 G_MULTIPLIERS = {16: (4, 4, 4), 32: (4, 4, 4, 4), 64: (16, 8, 4, 2, 1), 128: (16, 16, 8, 4, 2, 1)}
@@ -88,14 +89,18 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, ch: int = 32, image_size: int = 64, num_classes: int | None = None, attn: int = 32):
+    def __init__(self, ch: int = 32, image_size: int = 64, num_classes: int | None = None, attn: int = 32,
+                 mbstd: int = 0):
         super().__init__()
         _check(image_size, attn)
         self.blocks = nn.ModuleList()
         self.attention = nn.ModuleDict()
+        self.mbstd = MinibatchStd(mbstd) if mbstd else None
+        self.last = len(D_BLOCKS[image_size]) - 1
         cin, size = 3, image_size
         for i, (mult, down) in enumerate(D_BLOCKS[image_size]):
-            self.blocks.append(DBlock(cin, ch * mult, down, preactivation=i > 0))
+            extra = 1 if (self.mbstd is not None and i == self.last) else 0  # the std channel
+            self.blocks.append(DBlock(cin + extra, ch * mult, down, preactivation=i > 0))
             cin = ch * mult
             size //= 2 if down else 1
             if size == attn and down:
@@ -106,6 +111,8 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x
         for i, block in enumerate(self.blocks):
+            if i == self.last and self.mbstd is not None:
+                h = self.mbstd(h)  # (N, C, s, s) -> (N, C + 1, s, s)
             h = block(h)
             if str(i) in self.attention:
                 h = self.attention[str(i)](h)
