@@ -129,3 +129,25 @@ def test_resuming_in_another_unit_rescales_the_schedule(cli, tmp_path):
     assert new == ["step_000035.png", "step_000040.png", "step_000045.png", "step_000050.png", "step_000052.png"]
     config = json.loads((out / "config.json").read_text())
     assert (config["steps"], config["epochs"], config["sample_every"], config["checkpoint_every"]) == (52, None, 5, 5)
+
+
+def test_a_run_older_than_a_parameter_resumes_and_generates(cli, short_run, tmp_path):
+    """A plugin that gains a parameter (biggan's mbstd, say) must not strand the runs made
+    before it: the missing parameter takes its default, which keeps what the networks did."""
+    last = short_run / "checkpoints" / "last.pt"
+    config = json.loads((short_run / "config.json").read_text())
+    dropped = {"arch": config["arch_params"].pop("upsample"), "data": config["data_params"].pop("count")}
+    (short_run / "config.json").write_text(json.dumps(config))
+    state = load_checkpoint(last)
+    del state["config"]["arch_params"]["upsample"], state["config"]["data_params"]["count"]
+    save_checkpoint(last, state)
+
+    out = tmp_path / "old.npy"
+    result = cli("generate", str(last), "--num", "4", "--out", str(out))  # the checkpoint's own config
+    assert result.exit_code == 0, result.output
+    result = cli("train", "--resume", str(short_run), "--steps", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    config = json.loads((short_run / "config.json").read_text())
+    assert "upsample" in config["arch_params"] and "count" in config["data_params"]
+    assert load_checkpoint(last)["progress"]["step"] == 2
+    assert dropped["arch"] == config["arch_params"]["upsample"]  # the run used the default: it gets it back
