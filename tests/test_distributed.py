@@ -221,8 +221,10 @@ def test_torchrun_restarts_a_killed_rank_and_the_job_resumes_from_the_last_check
         launcher.kill()
     assert launcher.returncode == 0, stderr[-3000:]
     assert "torchrun restart 1: continuing" in stderr
-    # the survivor of the first attempt said why it stopped, in one line
-    assert "Error: rank 0: lost contact with the other processes" in stderr
+    # The survivor of the first attempt says why it stopped in one line when it reaches its next
+    # collective before torchrun's stop signal reaches it (the --nproc test above pins that line);
+    # on a loaded machine torchrun can end it first (seen once: no line). Either way, no traceback.
+    assert "Traceback" not in stderr, stderr[-3000:]
     assert load_checkpoint(out / "checkpoints" / "last.pt")["progress"]["step"] == 30
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
     assert steps == sorted(set(steps)) and steps[-1] == 30 and killed_at < 30
