@@ -6,7 +6,10 @@ a shared class embedding and a hierarchical latent (z split per block) feeding c
 BatchNorm in residual up-blocks, optional self-attention (``attn`` px; 0 = none), orthogonal
 init, spectral norm in G and D, and a discriminator of residual down-blocks with a
 projection head (Miyato & Koyama 2018). Not included: orthogonal regularisation, the
-truncation trick, standing statistics, BigGAN-deep.
+truncation trick, BigGAN-deep (standing BatchNorm statistics come from the engine: the
+EMA generator's ``ema_bn=standing``). Added, off by default: StyleGAN's
+minibatch standard deviation channel in D (``--set mbstd=4``; measured on shapes to keep
+colours from collapsing, README "biggan").
 
 ``--set conditional=false`` trains it unconditionally (on data without labels).
 Parameter counts at the defaults (ch=32, shared_dim=128, nz=120, attn=32) for 120 classes
