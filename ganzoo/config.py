@@ -171,19 +171,6 @@ class TrainConfig:
                 raise ValueError(f"{f.name}={values[f.name]!r} is not {f.type}")
         return cls(**values)
 
-    def fill_new_params(self, arch_spec, data_spec=None) -> list[str]:
-        """Give the parameters a plugin declared after this run was made their defaults, so an
-        older run still resumes, exports and generates once the plugin grows a parameter (a
-        plugin's contract: a new parameter's default keeps what the networks did before it).
-        Returns the names filled in."""
-        filled = []
-        for spec, values in ((arch_spec, self.arch_params), (data_spec, self.data_params)):
-            for key, param in (spec.params.items() if spec is not None else ()):
-                if key not in values:
-                    values[key] = param.default
-                    filled.append(key)
-        return filled
-
     def model_params(self) -> dict:
         """What the architecture's builders receive (``num_classes`` too in a conditional run)."""
         params = {"nz": self.nz, "image_size": self.image_size, **self.arch_params}

@@ -85,7 +85,6 @@ def load_generator(source: Source, registry=None) -> LoadedGenerator:
     spec = registry.architecture(config["arch"])
     try:
         train_config = TrainConfig.from_json(config)
-        train_config.fill_new_params(spec)  # a parameter the plugin gained since this run: its default
         params = train_config.model_params()
     except ValueError as exc:
         raise GanzooError(f"{source.path}: its run config is incomplete ({exc})") from None

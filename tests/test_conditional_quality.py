@@ -90,8 +90,8 @@ KINDS = ["circle", "square", "triangle"]
 STEPS = int(os.environ.get("GANZOO_QUALITY_STEPS", "2400"))
 TRAIN = ["--arch", "biggan", "--data", "shapes", "--image-size", str(SIZE), "--set", "ch=16", "--set", "attn=0",
          "--set", "shared_dim=32", "--set", "mbstd=4", "--set", "count=2048", "--batch-size", "32",
-         "--lr-g", "5e-4", "--lr-d", "5e-4", "--beta1", "0", "--beta2", "0.9", "--set", "n_critic=2", "--set", "ema_start=300", "--set", "ema_decay=0.99",
-         "--no-progress"]
+         "--lr-g", "5e-4", "--lr-d", "5e-4", "--beta1", "0", "--beta2", "0.9", "--set", "n_critic=2",
+         "--set", "ema_start=300", "--set", "ema_decay=0.99", "--no-progress"]
 
 
 # The judge is benchmarks/shapes_quality.py's (the same CNN, here at 16 px and 400 steps)

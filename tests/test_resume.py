@@ -131,23 +131,32 @@ def test_resuming_in_another_unit_rescales_the_schedule(cli, tmp_path):
     assert (config["steps"], config["epochs"], config["sample_every"], config["checkpoint_every"]) == (52, None, 5, 5)
 
 
-def test_a_run_older_than_a_parameter_resumes_and_generates(cli, short_run, tmp_path):
-    """A plugin that gains a parameter (biggan's mbstd, say) must not strand the runs made
-    before it: the missing parameter takes its default, which keeps what the networks did."""
-    last = short_run / "checkpoints" / "last.pt"
-    config = json.loads((short_run / "config.json").read_text())
-    dropped = {"arch": config["arch_params"].pop("upsample"), "data": config["data_params"].pop("count")}
-    (short_run / "config.json").write_text(json.dumps(config))
+
+def _forget(run, key):
+    """Make ``run`` look as if it was configured before its architecture had parameter ``key``."""
+    config = json.loads((run / "config.json").read_text())
+    del config["arch_params"][key]
+    (run / "config.json").write_text(json.dumps(config))
+    last = run / "checkpoints" / "last.pt"
     state = load_checkpoint(last)
-    del state["config"]["arch_params"]["upsample"], state["config"]["data_params"]["count"]
+    del state["config"]["arch_params"][key]
     save_checkpoint(last, state)
 
-    out = tmp_path / "old.npy"
-    result = cli("generate", str(last), "--num", "4", "--out", str(out))  # the checkpoint's own config
+
+@pytest.mark.parametrize("arch,extra,key", [
+    ("biggan", ["--set", "ch=4", "--set", "attn=0", "--set", "conditional=false"], "mbstd"),  # added off: default = before
+    ("dcgan", ["--set", "ngf=8", "--set", "ndf=8", "--set", "norm=batch"], "norm"),  # added when D had BatchNorm; default now spectral
+], ids=["biggan-mbstd", "dcgan-norm"])
+def test_a_run_older_than_a_parameter_resumes_and_generates(cli, tmp_path, arch, extra, key):
+    """A plugin that gains a parameter must not strand the runs made before it: its builder reads
+    the parameter with the value that keeps what those runs' networks were (not always today's
+    default: dcgan's norm defaults to spectral, but runs from before it had BatchNorm in D)."""
+    run = tmp_path / "run"
+    args = ["--arch", arch, "--image-size", "16", "--set", "count=64", "--batch-size", "16", "--no-progress", *extra]
+    assert cli("train", *args, "--steps", "1", "--out", str(run)).exit_code == 0
+    _forget(run, key)
+    result = cli("generate", str(run / "checkpoints" / "last.pt"), "--num", "4", "--out", str(tmp_path / "old.npy"))
     assert result.exit_code == 0, result.output
-    result = cli("train", "--resume", str(short_run), "--steps", "2", "--no-progress")
+    result = cli("train", "--resume", str(run), "--steps", "2", "--no-progress")
     assert result.exit_code == 0, result.output
-    config = json.loads((short_run / "config.json").read_text())
-    assert "upsample" in config["arch_params"] and "count" in config["data_params"]
-    assert load_checkpoint(last)["progress"]["step"] == 2
-    assert dropped["arch"] == config["arch_params"]["upsample"]  # the run used the default: it gets it back
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["step"] == 2

@@ -138,8 +138,6 @@ def resume_run(path: str | Path, overrides: dict | None = None, progress: bool =
         setattr(config, key, value)
     try:
         arch_spec = registry.architecture(config.arch)
-        for key in config.fill_new_params(arch_spec, registry.dataset(config.data)):
-            log.info("%s: %s is newer than this run; it takes its default", run.config_path, key)
         validate(config, arch_spec)
         for declared, values in ((arch_spec.params, config.arch_params),
                                  (registry.dataset(config.data).params, config.data_params)):

@@ -33,7 +33,8 @@ def build_discriminator(params: dict):
     from ganzoo_biggan.models import Discriminator
 
     return Discriminator(ch=params["d_ch"] or params["ch"], image_size=params["image_size"],
-                         num_classes=params.get("num_classes"), attn=params["attn"], mbstd=params["mbstd"])
+                         num_classes=params.get("num_classes"), attn=params["attn"],
+                         mbstd=params.get("mbstd", 0))  # a run configured before mbstd existed had none
 
 
 @hookimpl
