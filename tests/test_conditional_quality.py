@@ -13,8 +13,8 @@ D, a model that ignores z, or one that draws each class (or everything) in one c
 STATUS: opt-in (GANZOO_QUALITY=1); the settings below passed all three conditions in two runs of
 four (by 0.03 at most on squares), so the margin is not there yet.
 2026-12-06, third session: the test now judges 384 samples a class instead of 96. With 96 the
-latents alone moved one trained model's square accuracy from 0.46 to 0.56 (8 latent sets; it
-failed the run above with 0.49), with 384 from 0.45 to 0.52. Probes for a shorter budget, 600
+latents alone moved one trained model's square accuracy from 0.46 to 0.56 (8 latent sets; its
+test run, listed below, failed with 0.49), with 384 from 0.45 to 0.52. Probes for a shorter budget, 600
 steps of these settings in a standalone copy of the step (1 thread, two side by side, ~10-14 min
 each; one seed each; circle / square / triangle, then colour):
 - as they are: 0.57 / 0.41 / 0.70, colour 0.39 / 0.52 / 0.36
