@@ -131,7 +131,6 @@ def test_resuming_in_another_unit_rescales_the_schedule(cli, tmp_path):
     assert (config["steps"], config["epochs"], config["sample_every"], config["checkpoint_every"]) == (52, None, 5, 5)
 
 
-
 def _forget(run, key):
     """Make ``run`` look as if it was configured before its architecture had parameter ``key``."""
     config = json.loads((run / "config.json").read_text())
