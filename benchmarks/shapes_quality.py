@@ -37,7 +37,7 @@ from ganzoo_shapes.render import render_shapes
 KINDS = ["circle", "square", "triangle"]
 # the training settings each JSON row records beside arch_params (from the run's config.json)
 RECIPE_KEYS = ("batch_size", "loss", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "r1", "ema", "ema_decay",
-               "diffaugment", "seed")
+               "diffaugment", "channels_last", "seed")
 
 
 def to_input(pixels: np.ndarray) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Training throughput: ganzoo's full step against a plain reference loop of the same networks.
 
-    python benchmarks/train_bench.py                       # CPU: 32x32 DCGAN (ngf=ndf=32), batch 64
+    python benchmarks/train_bench.py                       # CPU: 32x32 DCGAN (ngf=ndf=32), batch 64, NCHW and NHWC
     python benchmarks/train_bench.py --image-size 64 --width 64 --batch-size 64
     python benchmarks/train_bench.py --device cuda         # GPU: batch 128 and 512, fp32 / bf16 / channels_last / compile
 
@@ -166,8 +166,8 @@ def measure(registry, images, args, device, batch_size: int, amp: str, channels_
 
 def variants(device: torch.device, args) -> list[tuple[int, str, bool, bool]]:
     """(batch size, amp, channels_last, torch.compile) to measure on this device."""
-    if device.type != "cuda":
-        return [(b, "off", False, False) for b in args.batch_size]
+    if device.type != "cuda":  # NHWC helps oneDNN's CPU convolutions too (the demo uses it)
+        return [(b, "off", cl, False) for b in args.batch_size for cl in (False, True)]
     out = []
     for b in args.batch_size:
         out += [(b, "off", False, False), (b, "bf16", False, False), (b, "bf16", True, False)]
