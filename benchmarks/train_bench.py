@@ -111,9 +111,10 @@ def build_engine(registry, images, args, batch_size: int, device, amp: str, chan
     config = resolve_config(
         registry, arch="dcgan", data="shapes",
         flags={"image_size": args.image_size, "batch_size": batch_size, "steps": 10**6, "nz": args.nz,
-               "device": device.type, "seed": 0},
+               "device": device.type, "seed": 0, "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
+        # the reference's work per step: one D update, BCE, no DiffAugment (dcgan's defaults do more)
         set_items=[f"ngf={args.width}", f"ndf={args.width}", f"amp={amp}", f"channels_last={channels_last}",
-                   f"ema={args.ema}"],
+                   f"ema={args.ema}", "n_critic=1", "diffaugment="],
     )
     return Trainer(config, RunDir(tmp), registry, images, device)
 
