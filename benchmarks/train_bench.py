@@ -40,6 +40,10 @@ import torch
 import torch.nn.functional as F
 
 
+# The hyperparameters both loops run with: pytorch/examples dcgan's (BCE is in each step)
+LR, BETAS = 2e-4, (0.5, 0.999)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -65,8 +69,8 @@ class ReferenceLoop:
         self.loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data), batch_size=batch_size,
                                                   shuffle=True, drop_last=True)
         self.batches = iter(self.loader)
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=LR, betas=BETAS)
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 
     def _next(self) -> torch.Tensor:
@@ -111,7 +115,8 @@ def build_engine(registry, images, args, batch_size: int, device, amp: str, chan
     config = resolve_config(
         registry, arch="dcgan", data="shapes",
         flags={"image_size": args.image_size, "batch_size": batch_size, "steps": 10**6, "nz": args.nz,
-               "device": device.type, "seed": 0, "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
+               "device": device.type, "seed": 0, "loss": "bce", "lr_g": LR, "lr_d": LR,
+               "beta1": BETAS[0], "beta2": BETAS[1]},
         # the reference's work per step: one D update, BCE, no DiffAugment (dcgan's defaults do more)
         set_items=[f"ngf={args.width}", f"ndf={args.width}", f"amp={amp}", f"channels_last={channels_last}",
                    f"ema={args.ema}", "n_critic=1", "diffaugment="],
