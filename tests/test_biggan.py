@@ -57,8 +57,23 @@ def test_minibatch_std_tells_a_collapsed_batch_from_a_varied_one(registry):
     spec = registry.architecture("biggan")
     params = {**architecture_params(spec, 16, {"ch": 4, "attn": 0, "mbstd": 4}), "num_classes": 3}
     d = spec.build_discriminator(params)
-    assert d.blocks[-1].conv1.in_channels == 4 * 4 + 1  # the std channel enters the last block
+    assert d.blocks[-1].conv1.in_channels == 2 * 4 + 1  # the std channel enters the last block
     assert d(varied.repeat(1, 1, 4, 4), torch.zeros(8, dtype=torch.long)).shape == (8,)
+
+
+@pytest.mark.parametrize("layout16,g_widths,d_widths", [("tapered", [32, 16, 8], [8, 16, 32]),
+                                                        ("flat", [32, 32, 32], [32, 32, 32])])
+def test_the_16_px_layouts(registry, layout16, g_widths, d_widths):
+    """tapered (the default) narrows G and widens D with resolution, as BigGAN's 64/128 px layouts;
+    flat keeps 4 x ch throughout (the only 16 px layout before it, which old runs still build)."""
+    spec = registry.architecture("biggan")
+    params = {**architecture_params(spec, 16, {"ch": 8, "attn": 0, "layout16": layout16}), "num_classes": 3}
+    g, d = spec.build_generator(params), spec.build_discriminator(params)
+    assert [g.c0] + [block.conv2.out_channels for block in g.blocks] == g_widths  # 4, 8, 16 px
+    assert [block.conv2.out_channels for block in d.blocks] == d_widths  # 8, 4, 4 px
+    z, y = torch.randn(2, 120), torch.tensor([0, 2])
+    assert d(g(z, y), y).shape == (2,)
+    assert spec.params["layout16"].default == "tapered"
 
 
 def count(module: torch.nn.Module) -> int:

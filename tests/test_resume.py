@@ -144,8 +144,9 @@ def _forget(run, key):
 
 @pytest.mark.parametrize("arch,extra,key", [
     ("biggan", ["--set", "ch=4", "--set", "attn=0", "--set", "conditional=false"], "mbstd"),  # added off: default = before
+    ("biggan", ["--set", "ch=4", "--set", "attn=0", "--set", "layout16=flat"], "layout16"),  # default tapered; before: flat
     ("dcgan", ["--set", "ngf=8", "--set", "ndf=8", "--set", "norm=batch"], "norm"),  # added when D had BatchNorm; default now spectral
-], ids=["biggan-mbstd", "dcgan-norm"])
+], ids=["biggan-mbstd", "biggan-layout16", "dcgan-norm"])
 def test_a_run_older_than_a_parameter_resumes_and_generates(cli, tmp_path, arch, extra, key):
     """A plugin that gains a parameter must not strand the runs made before it: its builder reads
     the parameter with the value that keeps what those runs' networks were (not always today's

@@ -26,7 +26,8 @@ def build_generator(params: dict):
     from ganzoo_biggan.models import Generator
 
     return Generator(nz=params["nz"], ch=params["ch"], image_size=params["image_size"],
-                     num_classes=params.get("num_classes"), shared_dim=params["shared_dim"], attn=params["attn"])
+                     num_classes=params.get("num_classes"), shared_dim=params["shared_dim"], attn=params["attn"],
+                     layout16=params.get("layout16", "flat"))  # runs configured before layout16 existed were flat
 
 
 def build_discriminator(params: dict):
@@ -34,7 +35,8 @@ def build_discriminator(params: dict):
 
     return Discriminator(ch=params["d_ch"] or params["ch"], image_size=params["image_size"],
                          num_classes=params.get("num_classes"), attn=params["attn"],
-                         mbstd=params.get("mbstd", 0))  # a run configured before mbstd existed had none
+                         mbstd=params.get("mbstd", 0),  # a run configured before mbstd existed had none
+                         layout16=params.get("layout16", "flat"))
 
 
 @hookimpl
@@ -52,6 +54,9 @@ def ganzoo_register_architectures(register):
                 "d_ch": Param(0, "discriminator width (0: the same as ch)", min=0),
                 "shared_dim": Param(128, "size of the shared class embedding", min=1),
                 "attn": Param(32, "self-attention at this resolution in G and D (0, or above the image size: none)", min=0),
+                "layout16": Param("tapered", "16 px only: G widths 4,2,1 x ch from 4 px up, D 1,2,4 (tapered, as "
+                                  "BigGAN's 64/128 px), or 4 throughout (flat, the layout before 2026-12-06)",
+                                  choices=("tapered", "flat")),
                 "mbstd": Param(0, "StyleGAN's minibatch-std channel in D over groups of this size (0: off, as BigGAN)", min=0),
             },
             conditional="optional",
