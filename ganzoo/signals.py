@@ -42,4 +42,13 @@ def deferred_stop() -> Iterator[StopFlag]:
         yield flag
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            if signal.getsignal(s) is handler:  # not where code inside chose another (see ignore_sigterm)
+                signal.signal(s, h)
+
+
+def ignore_sigterm() -> None:
+    """From now on SIGTERM does nothing in this process: for a process that is already ending on
+    its own with an error it has yet to print (a distributed rank whose peer died; torchrun then
+    sends SIGTERM to the survivors, and the default action would end it silently first)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -207,6 +207,28 @@ def test_a_killed_rank_ends_the_job_with_one_line_and_a_loadable_checkpoint(tmp_
     assert 2 <= state["progress"]["step"] < 2000 and state["distributed"]["world_size"] == 2
 
 
+def test_a_rank_that_lost_its_peer_is_not_ended_silently_by_torchruns_sigterm():
+    """torchrun sends SIGTERM to the surviving ranks as soon as it sees one die, often while the
+    survivor unwinds its lost-contact error (closing logs, drawing the loss plot). Python's
+    default action would end it there without its one line (seen once in a fresh-clone run: the test above lost
+    rank 0's line). After a lost peer SIGTERM is ignored, and the loop's deferred stop, on its way
+    out, leaves that choice alone; without a lost peer it puts the previous handler back."""
+    from ganzoo.signals import deferred_stop
+    from ganzoo.train.distributed import Dist, PeerLost
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with deferred_stop():
+            pass
+        assert signal.getsignal(signal.SIGTERM) is previous
+        with pytest.raises(PeerLost, match="rank 0: lost contact .* kept"), deferred_stop():
+            with Dist(rank=0, world_size=2).failures(lambda: "kept"):
+                raise RuntimeError("[gloo] Connection closed by peer")
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_torchrun_restarts_a_killed_rank_and_the_job_resumes_from_the_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = [*TINY, "--steps", "30", "--checkpoint-every", "1", "--sample-every", "1000", "--out", str(out)]

@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 
 from ganzoo.errors import GanzooError
+from ganzoo.signals import ignore_sigterm
 
 log = logging.getLogger("ganzoo")
 
@@ -245,6 +246,9 @@ class Dist:
         except Exception as exc:
             if not self.enabled or not is_comm_error(exc):
                 raise
+            # torchrun answers a dead rank with SIGTERM to the others, often while this one unwinds
+            # (closing logs, drawing the loss plot): it must not end this rank before it says why
+            ignore_sigterm()
             raise PeerLost(f"rank {self.rank}: lost contact with the other processes ({short(exc)}); "
                            f"a rank died, hung past {TIMEOUT_ENV} or the network failed, so this one stops; "
                            + where()) from None
