@@ -3,6 +3,7 @@
     python benchmarks/biggan_bench.py                      # CPU: 64 px, ch=32 (the defaults), batch 64
     python benchmarks/biggan_bench.py --ch 16 --steps 3    # narrower, quicker
     python benchmarks/biggan_bench.py --device cuda --steps 50 --batches 50
+    python benchmarks/biggan_bench.py --image-size 16 --layout16 flat   # 16 px: tapered (default) or flat
 
 What is measured, in one process, with the biggan plugin's networks at the given width,
 class-conditional on 120 classes (the Stanford Dogs breeds; the data are random uint8 pixels
@@ -56,7 +57,7 @@ def make_trainer(args, device: torch.device, out: Path):
     config = resolve_config(registry, arch="biggan", data="shapes",
                             flags={"image_size": args.image_size, "batch_size": args.batch_size, "steps": 10 ** 6,
                                    "device": device.type},
-                            set_items=[f"ch={args.ch}", f"attn={args.attn}", "ema_start=0"])
+                            set_items=[f"ch={args.ch}", f"attn={args.attn}", "ema_start=0", f"layout16={args.layout16}"])
     config.num_classes, config.class_names = args.classes, [f"class{i}" for i in range(args.classes)]
     rng = np.random.default_rng(0)
     n = args.batch_size * 4
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--ch", type=int, default=32)
     ap.add_argument("--attn", type=int, default=32)
+    ap.add_argument("--layout16", default="tapered", choices=("tapered", "flat"), help="16 px only: G/D channel layout")
     ap.add_argument("--classes", type=int, default=120)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=1)
@@ -137,6 +139,7 @@ def main() -> None:
     report = {
         "benchmark": "biggan", "device": device_name(device), "python": sys.version.split()[0], "torch": torch.__version__,
         "image_size": args.image_size, "ch": args.ch, "attn": args.attn, "classes": args.classes,
+        "layout16": args.layout16 if args.image_size == 16 else None,
         "batch_size": args.batch_size, "g_params": g_params, "d_params": d_params,
         "onnx_max_abs_error": exported.max_abs_error, "batchnorm_unfolded": exported.unfolded,
         "train_steps": args.steps, "generate_batches": args.batches, "repeats": args.repeats, "results": rows,
