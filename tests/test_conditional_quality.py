@@ -13,7 +13,7 @@ D, a model that ignores z, or one that draws each class (or everything) in one c
 STATUS: opt-in (GANZOO_QUALITY=1), only because a run takes about 8 minutes on a 2-core CPU and
 the default suite must stay under 10; with the settings below every seed tried passed all three
 conditions (2026-12-07, seven seeds, 0-6), though seed 0's squares cleared 0.5 by only 0.05.
-2026-12-07: the tapered 16 px layout (``layout16``, biggan's default since that day)  trains
+2026-12-07: the tapered 16 px layout (``layout16``, biggan's default since that day) trains
 2.4x faster than the flat one at ch=16 (benchmarks/biggan_bench.py, README "biggan"), which paid
 for a wider model (ch=24) and twice the steps.
 Per seed (2-core CPU; judge circle / square / triangle, then the commonest colour's share):
