@@ -210,9 +210,10 @@ def test_a_killed_rank_ends_the_job_with_one_line_and_a_loadable_checkpoint(tmp_
 def test_a_rank_that_lost_its_peer_is_not_ended_silently_by_torchruns_sigterm():
     """torchrun sends SIGTERM to the surviving ranks as soon as it sees one die, often while the
     survivor unwinds its lost-contact error (closing logs, drawing the loss plot). Python's
-    default action would end it there without its one line (seen once in a fresh-clone run: the test above lost
-    rank 0's line). After a lost peer SIGTERM is ignored, and the loop's deferred stop, on its way
-    out, leaves that choice alone; without a lost peer it puts the previous handler back."""
+    default action would end it there without its one line (seen once in a fresh-clone run: the
+    test above lost rank 0's line). After a lost peer SIGTERM is ignored, and the loop's deferred
+    stop, on its way out, leaves that choice alone; without a lost peer it puts the previous
+    handler back."""
     from ganzoo.signals import deferred_stop
     from ganzoo.train.distributed import Dist, PeerLost
 

@@ -48,8 +48,8 @@ def layout(image_size: int, layout16: str = "tapered") -> tuple[tuple, tuple]:
     return G_MULTIPLIERS[image_size], D_BLOCKS[image_size]
 
 
-def _check(image_size: int, attn: int) -> None:
-    places = [4 * 2 ** (i + 1) for i in range(len(layout(image_size)[0]) - 1)]
+def _check(image_size: int, attn: int, mults: tuple) -> None:
+    places = [4 * 2 ** (i + 1) for i in range(len(mults) - 1)]
     # attn above the image size means no attention (the default 32 at 16 px); below, it must be a block's size
     if attn and attn <= image_size and attn not in places:
         raise ValueError(f"attn={attn}: at {image_size} px self-attention can sit at {', '.join(map(str, places))} (or 0: none)")
@@ -68,8 +68,8 @@ class Generator(nn.Module):
     def __init__(self, nz: int = 120, ch: int = 32, image_size: int = 64, num_classes: int | None = None,
                  shared_dim: int = 128, attn: int = 32, layout16: str = "tapered"):
         super().__init__()
-        _check(image_size, attn)
         mults = layout(image_size, layout16)[0]
+        _check(image_size, attn, mults)
         self.chunks = latent_chunks(nz, len(mults) - 1)
         self.c0 = ch * mults[0]
         # (N,) -> (N, shared_dim). Left at N(0, 1), not orthogonal like the other weights: an
@@ -107,8 +107,8 @@ class Discriminator(nn.Module):
     def __init__(self, ch: int = 32, image_size: int = 64, num_classes: int | None = None, attn: int = 32,
                  mbstd: int = 0, layout16: str = "tapered"):
         super().__init__()
-        _check(image_size, attn)
-        blocks = layout(image_size, layout16)[1]
+        mults, blocks = layout(image_size, layout16)
+        _check(image_size, attn, mults)
         self.blocks = nn.ModuleList()
         self.attention = nn.ModuleDict()
         self.mbstd = MinibatchStd(mbstd) if mbstd else None
